@@ -1,0 +1,1 @@
+"""What Dataset and TrainingRun Jobs run: profiling, training and ONNX export (``yardarm.training``)."""

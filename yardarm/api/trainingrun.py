@@ -1,0 +1,253 @@
+"""The TrainingRun kind: one scikit-learn training, exported to ONNX, judged by quality gates.
+
+A TrainingRun is a record of what happened, so its spec is immutable (a CEL rule enforces it):
+to train again, create a new TrainingRun.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import Field
+
+from yardarm.api.common import (
+    DIGEST_PATTERN,
+    ApiModel,
+    LocalObjectReference,
+    ResourceRequirements,
+    cel,
+    validations,
+)
+from yardarm.api.conditions import Condition
+
+Task = Literal["classification", "regression"]
+
+#: Estimators that skl2onnx converts and that take no user code. Names are scikit-learn class names.
+CLASSIFIERS = (
+    "LogisticRegression",
+    "RandomForestClassifier",
+    "ExtraTreesClassifier",
+    "GradientBoostingClassifier",
+    "HistGradientBoostingClassifier",
+    "DecisionTreeClassifier",
+    "KNeighborsClassifier",
+    "LinearSVC",
+)
+REGRESSORS = (
+    "LinearRegression",
+    "Ridge",
+    "Lasso",
+    "ElasticNet",
+    "RandomForestRegressor",
+    "ExtraTreesRegressor",
+    "GradientBoostingRegressor",
+    "HistGradientBoostingRegressor",
+    "DecisionTreeRegressor",
+    "KNeighborsRegressor",
+)
+EstimatorKind = Literal[CLASSIFIERS + REGRESSORS]  # type: ignore[valid-type]
+
+CLASSIFICATION_METRICS = ("accuracy", "f1Macro", "rocAuc", "logLoss")
+REGRESSION_METRICS = ("rmse", "mae", "r2")
+#: Metrics where lower is better; a gate on them is a maximum, on the others a minimum.
+LOWER_IS_BETTER = ("logLoss", "rmse", "mae")
+MetricName = Literal[CLASSIFICATION_METRICS + REGRESSION_METRICS]  # type: ignore[valid-type]
+
+TrainingPhase = Literal["Pending", "Waiting", "Running", "Succeeded", "Failed"]
+
+#: Opaque JSON values (estimator parameters) are kept as they are; the runtime validates them
+#: against the estimator's own parameters before training.
+_ANY_OBJECT = {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
+
+
+def _cel_list(values: tuple[str, ...]) -> str:
+    return "[" + ", ".join(f"'{v}'" for v in values) + "]"
+
+
+class EstimatorSpec(ApiModel):
+    """Which scikit-learn estimator to fit, and its parameters."""
+
+    kind: EstimatorKind = Field(description="scikit-learn estimator class, from Yardarm's allow-list.")
+    params: dict[str, Any] | None = Field(
+        default=None,
+        description="Constructor parameters, e.g. {n_estimators: 100, max_depth: 5}; checked against the class.",
+        json_schema_extra=_ANY_OBJECT,
+    )
+
+
+class PreprocessingSpec(ApiModel):
+    """The preprocessing steps placed before the estimator in one scikit-learn Pipeline."""
+
+    numeric_imputer: Literal["mean", "median", "most_frequent"] = Field(
+        default="median", description="How missing numeric values are filled."
+    )
+    scale_numeric: bool = Field(default=True, description="Standardize numeric features (zero mean, unit variance).")
+    max_categories: int = Field(
+        default=20,
+        description="Most frequent categories one-hot encoded per categorical feature; rarer ones share a column.",
+        ge=2,
+        le=200,
+    )
+
+
+class SearchSpec(ApiModel):
+    """A small grid search with cross-validation over estimator parameters."""
+
+    grid: dict[str, list[Any]] = Field(
+        description="Parameter name to candidate values, e.g. {max_depth: [3, 5, 8]}.",
+        json_schema_extra=_ANY_OBJECT,
+    )
+    cv_folds: int = Field(default=3, description="Cross-validation folds.", ge=2, le=10)
+    max_candidates: int = Field(
+        default=32, description="Largest grid allowed; a bigger grid fails the run before training.", ge=1, le=256
+    )
+
+
+class QualityGate(ApiModel):
+    """A metric bound on the test split that a model must meet for the run to succeed."""
+
+    model_config = ApiModel.model_config | {
+        "json_schema_extra": validations(
+            cel("has(self.min) != has(self.max)", "a quality gate sets exactly one of min or max"),
+            cel(
+                f"!has(self.min) || !(self.metric in {_cel_list(LOWER_IS_BETTER)})",
+                "logLoss, rmse and mae are lower-is-better: gate them with max",
+            ),
+            cel(
+                f"!has(self.max) || self.metric in {_cel_list(LOWER_IS_BETTER)}",
+                "accuracy, f1Macro, rocAuc and r2 are higher-is-better: gate them with min",
+            ),
+        )
+    }
+
+    metric: MetricName = Field(description="Metric measured on the test split.")
+    min: float | None = Field(default=None, description="Lowest acceptable value (higher-is-better metrics).")
+    max: float | None = Field(default=None, description="Highest acceptable value (lower-is-better metrics).")
+
+
+class OutputSpec(ApiModel):
+    """Where the model bundle is written."""
+
+    uri: str | None = Field(
+        default=None,
+        description="Store prefix such as pvc://claim/models or s3://bucket/models; the operator's default when unset.",
+        max_length=2048,
+        pattern=r"^(pvc://|s3://|file:///).+$",
+    )
+
+
+class JobSpec(ApiModel):
+    """Settings of the Kubernetes Job that trains."""
+
+    resources: ResourceRequirements | None = Field(default=None, description="CPU and memory of the training pod.")
+    backoff_limit: int = Field(default=1, description="Retries of a crashed pod before the run fails.", ge=0, le=10)
+    active_deadline_seconds: int = Field(
+        default=3600, description="The run fails when training takes longer than this.", ge=30, le=604800
+    )
+    ttl_seconds_after_finished: int = Field(
+        default=86400, description="Finished Jobs (not the TrainingRun) are deleted after this.", ge=0
+    )
+
+
+class TrainingRunSpec(ApiModel):
+    """What to train on, with which estimator, and what counts as good enough. Immutable."""
+
+    model_config = ApiModel.model_config | {
+        "json_schema_extra": validations(
+            cel(
+                "self == oldSelf",
+                "TrainingRun spec is immutable: create a new TrainingRun to train again",
+            ),
+            cel(
+                f"self.task != 'classification' || self.estimator.kind in {_cel_list(CLASSIFIERS)}",
+                "a classification task needs a classifier estimator",
+            ),
+            cel(
+                f"self.task != 'regression' || self.estimator.kind in {_cel_list(REGRESSORS)}",
+                "a regression task needs a regressor estimator",
+            ),
+            cel(
+                f"!has(self.qualityGates) || self.qualityGates.all(g, g.metric in "
+                f"(self.task == 'classification' ? {_cel_list(CLASSIFICATION_METRICS)} "
+                f": {_cel_list(REGRESSION_METRICS)}))",
+                "a quality gate names a metric of another task",
+            ),
+        )
+    }
+
+    dataset_ref: LocalObjectReference = Field(description="The Dataset to train on; training waits until it is Ready.")
+    task: Task = Field(description="classification or regression.")
+    estimator: EstimatorSpec = Field(description="The scikit-learn estimator and its parameters.")
+    preprocessing: PreprocessingSpec = Field(
+        default_factory=PreprocessingSpec, description="Imputation, scaling and encoding before the estimator."
+    )
+    search: SearchSpec | None = Field(default=None, description="Optional grid search with cross-validation.")
+    quality_gates: list[QualityGate] | None = Field(
+        default=None,
+        description="Bounds on test metrics; a miss fails the run and no model is offered for deployment.",
+        max_length=16,
+    )
+    output: OutputSpec = Field(default_factory=OutputSpec, description="Where the model bundle is written.")
+    job: JobSpec = Field(default_factory=JobSpec, description="Settings of the training Job.")
+
+
+class TensorSpec(ApiModel):
+    """One named input or output of the exported ONNX model."""
+
+    name: str = Field(description="Tensor or feature name.")
+    datatype: str = Field(description="Open Inference Protocol datatype, e.g. FP32, INT64, BYTES.")
+    shape: list[int] | None = Field(default=None, description="Shape; -1 for a variable dimension.")
+
+
+class Parity(ApiModel):
+    """How closely the ONNX model reproduces scikit-learn on the test split."""
+
+    max_abs_diff: float = Field(description="Largest absolute difference of probabilities or predictions.")
+    label_agreement: float | None = Field(default=None, description="Share of identical predicted labels.")
+    tolerance: float = Field(description="The largest difference allowed.")
+    passed: bool = Field(description="Whether the difference stayed within the tolerance.")
+
+
+class ModelInfo(ApiModel):
+    """The exported model bundle."""
+
+    uri: str = Field(description="Where the bundle (model.onnx + bundle.json) is stored.")
+    digest: str = Field(description="sha256 of bundle.json, which pins model.onnx by its own sha256.", pattern=DIGEST_PATTERN)
+    opset: int | None = Field(default=None, description="ONNX opset of the model.")
+    inputs: list[TensorSpec] | None = Field(default=None, description="Model inputs.")
+    outputs: list[TensorSpec] | None = Field(default=None, description="Model outputs.")
+    parity: Parity | None = Field(default=None, description="ONNX versus scikit-learn on the test split.")
+
+
+class TrainingRunStatus(ApiModel):
+    """What happened: the Job, the metrics and the model it produced."""
+
+    phase: TrainingPhase | None = Field(default=None, description="Pending, Waiting, Running, Succeeded or Failed.")
+    observed_generation: int | None = Field(default=None, description="The generation this status describes.")
+    conditions: list[Condition] | None = Field(
+        default=None,
+        description="Ready, Reconciling and Stalled, in the metav1.Condition shape.",
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
+    )
+    job_name: str | None = Field(default=None, description="Name of the training Job.")
+    start_time: datetime | None = Field(default=None, description="When the Job started.")
+    completion_time: datetime | None = Field(default=None, description="When the run succeeded or failed.")
+    dataset_digest: str | None = Field(default=None, description="Digest of the Dataset content trained on.")
+    metrics: dict[str, float] | None = Field(default=None, description="Test-split metrics by name.")
+    headline: str | None = Field(default=None, description="The task's main metric, e.g. accuracy=0.967.")
+    model: ModelInfo | None = Field(default=None, description="The exported model bundle.")
+    reason: str | None = Field(default=None, description="Why the run failed, as a CamelCase reason.")
+    message: str | None = Field(default=None, description="Why the run failed, in one sentence.")
+
+
+class TrainingRun(ApiModel):
+    """One training of a scikit-learn model on a Dataset, exported to ONNX."""
+
+    api_version: Literal["mlops.yardarm.dev/v1alpha1"] = Field(
+        default="mlops.yardarm.dev/v1alpha1", description="API version."
+    )
+    kind: Literal["TrainingRun"] = Field(default="TrainingRun", description="Kind.")
+    metadata: dict[str, object] = Field(default_factory=dict, description="Standard object metadata.")
+    spec: TrainingRunSpec = Field(description="What to train.")
+    status: TrainingRunStatus | None = Field(default=None, description="What happened.")
