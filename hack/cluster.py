@@ -90,7 +90,9 @@ class Ports:
 
 PORTS = {
     "control-plane": Ports(etcd_client=23790, etcd_peer=23800, apiserver=16443, controller_manager=10357),
-    "node": Ports(etcd_client=23791, etcd_peer=23801, apiserver=26443, controller_manager=10457, scheduler=10459),
+    "node": Ports(
+        etcd_client=23791, etcd_peer=23801, apiserver=26443, controller_manager=10457, scheduler=10459
+    ),
 }
 
 
@@ -99,7 +101,9 @@ def log(msg: str) -> None:
     print(f"[cluster {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
 
-def run(cmd: list[str], *, check: bool = True, quiet: bool = True, **kw: object) -> subprocess.CompletedProcess[str]:
+def run(
+    cmd: list[str], *, check: bool = True, quiet: bool = True, **kw: object
+) -> subprocess.CompletedProcess[str]:
     """Run a command, capturing its output; raise with its stderr on failure."""
     res = subprocess.run(cmd, text=True, capture_output=quiet, **kw)  # type: ignore[call-overload]
     if check and res.returncode != 0:
@@ -124,9 +128,31 @@ class Pki:
         key = self.p(f"{name}.key")
         if not key.exists():
             if rsa:
-                run(["openssl", "genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", str(key)])
+                run(
+                    [
+                        "openssl",
+                        "genpkey",
+                        "-algorithm",
+                        "RSA",
+                        "-pkeyopt",
+                        "rsa_keygen_bits:2048",
+                        "-out",
+                        str(key),
+                    ]
+                )
             else:
-                run(["openssl", "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", str(key)])
+                run(
+                    [
+                        "openssl",
+                        "genpkey",
+                        "-algorithm",
+                        "EC",
+                        "-pkeyopt",
+                        "ec_paramgen_curve:P-256",
+                        "-out",
+                        str(key),
+                    ]
+                )
             key.chmod(0o600)
         return key
 
@@ -135,16 +161,38 @@ class Pki:
         if crt.exists():
             return
         key = self._key(name)
-        run([
-            "openssl", "req", "-x509", "-new", "-key", str(key), "-subj", f"/CN={cn}", "-days", "3650",
-            "-addext", "basicConstraints=critical,CA:TRUE",
-            "-addext", "keyUsage=critical,digitalSignature,keyCertSign,cRLSign",
-            "-out", str(crt),
-        ])
+        run(
+            [
+                "openssl",
+                "req",
+                "-x509",
+                "-new",
+                "-key",
+                str(key),
+                "-subj",
+                f"/CN={cn}",
+                "-days",
+                "3650",
+                "-addext",
+                "basicConstraints=critical,CA:TRUE",
+                "-addext",
+                "keyUsage=critical,digitalSignature,keyCertSign,cRLSign",
+                "-out",
+                str(crt),
+            ]
+        )
 
     def cert(
-        self, name: str, ca: str, cn: str, org: str | None = None, *,
-        dns: tuple[str, ...] = (), ips: tuple[str, ...] = (), server: bool = False, client: bool = True,
+        self,
+        name: str,
+        ca: str,
+        cn: str,
+        org: str | None = None,
+        *,
+        dns: tuple[str, ...] = (),
+        ips: tuple[str, ...] = (),
+        server: bool = False,
+        client: bool = True,
     ) -> None:
         crt = self.p(f"{name}.crt")
         if crt.exists():
@@ -164,11 +212,27 @@ class Pki:
             ext.append("subjectAltName=" + ",".join(sans))
         extfile = self.p(f"{name}.ext")
         extfile.write_text("\n".join(ext) + "\n")
-        run([
-            "openssl", "x509", "-req", "-in", str(csr), "-CA", str(self.p(f"{ca}.crt")),
-            "-CAkey", str(self.p(f"{ca}.key")), "-set_serial", str(int.from_bytes(os.urandom(8), "big")),
-            "-days", "825", "-extfile", str(extfile), "-out", str(crt),
-        ])
+        run(
+            [
+                "openssl",
+                "x509",
+                "-req",
+                "-in",
+                str(csr),
+                "-CA",
+                str(self.p(f"{ca}.crt")),
+                "-CAkey",
+                str(self.p(f"{ca}.key")),
+                "-set_serial",
+                str(int.from_bytes(os.urandom(8), "big")),
+                "-days",
+                "825",
+                "-extfile",
+                str(extfile),
+                "-out",
+                str(crt),
+            ]
+        )
         csr.unlink()
         extfile.unlink()
 
@@ -188,18 +252,34 @@ class Pki:
         self.cert("etcd-server", "etcd-ca", "etcd", dns=("localhost",), ips=("127.0.0.1",), server=True)
         self.cert("apiserver-etcd-client", "etcd-ca", "kube-apiserver-etcd-client")
         self.cert(
-            "apiserver", "ca", "kube-apiserver",
-            dns=("localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc",
-                 "kubernetes.default.svc.cluster.local"),
-            ips=("127.0.0.1", BRIDGE_IP, KUBERNETES_SVC_IP), server=True, client=False,
+            "apiserver",
+            "ca",
+            "kube-apiserver",
+            dns=(
+                "localhost",
+                "kubernetes",
+                "kubernetes.default",
+                "kubernetes.default.svc",
+                "kubernetes.default.svc.cluster.local",
+            ),
+            ips=("127.0.0.1", BRIDGE_IP, KUBERNETES_SVC_IP),
+            server=True,
+            client=False,
         )
         self.cert("apiserver-kubelet-client", "ca", "kube-apiserver-kubelet-client", "kubeadm:cluster-admins")
         self.cert("admin", "ca", "yardarm-admin", "system:masters")
         self.cert("controller-manager", "ca", "system:kube-controller-manager")
         self.cert("scheduler", "ca", "system:kube-scheduler")
         self.cert("kubelet-client", "ca", f"system:node:{NODE_NAME}", "system:nodes")
-        self.cert("kubelet-server", "ca", NODE_NAME, dns=(NODE_NAME, "localhost"),
-                  ips=("127.0.0.1", BRIDGE_IP), server=True, client=False)
+        self.cert(
+            "kubelet-server",
+            "ca",
+            NODE_NAME,
+            dns=(NODE_NAME, "localhost"),
+            ips=("127.0.0.1", BRIDGE_IP),
+            server=True,
+            client=False,
+        )
         self.cert("kube-proxy", "ca", "system:kube-proxy")
         self.service_account_keys()
 
@@ -260,7 +340,9 @@ class Cluster:
     def get(self, path: str, timeout: float = 3.0) -> tuple[int, str]:
         """GET a path from the API server as the admin user."""
         try:
-            with urllib.request.urlopen(self.api_url + path, context=self.ssl_context(), timeout=timeout) as r:
+            with urllib.request.urlopen(
+                self.api_url + path, context=self.ssl_context(), timeout=timeout
+            ) as r:
                 return r.status, r.read().decode()
         except urllib.error.HTTPError as e:
             return e.code, e.read().decode(errors="replace")
@@ -272,12 +354,27 @@ class Cluster:
         cfg = {
             "apiVersion": "v1",
             "kind": "Config",
-            "clusters": [{"name": f"yardarm-{self.mode}",
-                          "cluster": {"server": server or self.api_url, "certificate-authority": str(ca)}}],
-            "users": [{"name": user, "user": {"client-certificate": str(self.pki.p(f"{cert}.crt")),
-                                              "client-key": str(self.pki.p(f"{cert}.key"))}}],
-            "contexts": [{"name": f"yardarm-{self.mode}",
-                          "context": {"cluster": f"yardarm-{self.mode}", "user": user, "namespace": "default"}}],
+            "clusters": [
+                {
+                    "name": f"yardarm-{self.mode}",
+                    "cluster": {"server": server or self.api_url, "certificate-authority": str(ca)},
+                }
+            ],
+            "users": [
+                {
+                    "name": user,
+                    "user": {
+                        "client-certificate": str(self.pki.p(f"{cert}.crt")),
+                        "client-key": str(self.pki.p(f"{cert}.key")),
+                    },
+                }
+            ],
+            "contexts": [
+                {
+                    "name": f"yardarm-{self.mode}",
+                    "context": {"cluster": f"yardarm-{self.mode}", "user": user, "namespace": "default"},
+                }
+            ],
             "current-context": f"yardarm-{self.mode}",
         }
         path.write_text(json.dumps(cfg, indent=2) + "\n")
@@ -291,8 +388,13 @@ class Cluster:
         logf = open(self.logs / f"{comp.name}.log", "ab")  # noqa: SIM115 - handed to the child
         env = {**os.environ, **comp.env}
         proc = subprocess.Popen(
-            comp.argv, stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            start_new_session=True, env=env, cwd=str(self.root),
+            comp.argv,
+            stdout=logf,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            env=env,
+            cwd=str(self.root),
         )
         logf.close()
         self.pidfile(comp.name).write_text(f"{proc.pid} {comp.argv[0]}\n")
@@ -306,7 +408,9 @@ class Cluster:
         next_note = time.monotonic() + 10
         while time.monotonic() < deadline:
             if not self.pid_of(comp.name):
-                raise RuntimeError(f"{comp.name} exited; see {self.logs / (comp.name + '.log')}:\n" + self.tail(comp.name))
+                raise RuntimeError(
+                    f"{comp.name} exited; see {self.logs / (comp.name + '.log')}:\n" + self.tail(comp.name)
+                )
             status, body = self.probe(comp.ready)
             if status == 200:
                 log(f"{comp.name}: ready")
@@ -324,7 +428,9 @@ class Cluster:
         ctx.verify_mode = ssl.CERT_NONE
         if "etcd" in url or str(self.ports.etcd_client) in url:
             ctx = ssl.create_default_context(cafile=str(self.pki.p("etcd-ca.crt")))
-            ctx.load_cert_chain(str(self.pki.p("apiserver-etcd-client.crt")), str(self.pki.p("apiserver-etcd-client.key")))
+            ctx.load_cert_chain(
+                str(self.pki.p("apiserver-etcd-client.crt")), str(self.pki.p("apiserver-etcd-client.key"))
+            )
         elif url.startswith(self.api_url):
             ctx = self.ssl_context()
         try:
@@ -364,18 +470,39 @@ class Cluster:
     def components(self) -> list[Component]:
         p, pki, r = self.ports, self.pki, self.root
         node = self.mode == "node"
-        etcd = Component("etcd", [
-            self.bin("etcd"), "--name", "yardarm", "--data-dir", str(r / "etcd-data"),
-            "--listen-client-urls", f"https://127.0.0.1:{p.etcd_client}",
-            "--advertise-client-urls", f"https://127.0.0.1:{p.etcd_client}",
-            "--listen-peer-urls", f"http://127.0.0.1:{p.etcd_peer}",
-            "--initial-advertise-peer-urls", f"http://127.0.0.1:{p.etcd_peer}",
-            "--initial-cluster", f"yardarm=http://127.0.0.1:{p.etcd_peer}",
-            "--cert-file", str(pki.p("etcd-server.crt")), "--key-file", str(pki.p("etcd-server.key")),
-            "--trusted-ca-file", str(pki.p("etcd-ca.crt")), "--client-cert-auth",
-            "--unsafe-no-fsync", "--quota-backend-bytes", str(2 * 1024**3),
-            "--log-level", "warn",
-        ], ready=f"https://127.0.0.1:{p.etcd_client}/health")
+        etcd = Component(
+            "etcd",
+            [
+                self.bin("etcd"),
+                "--name",
+                "yardarm",
+                "--data-dir",
+                str(r / "etcd-data"),
+                "--listen-client-urls",
+                f"https://127.0.0.1:{p.etcd_client}",
+                "--advertise-client-urls",
+                f"https://127.0.0.1:{p.etcd_client}",
+                "--listen-peer-urls",
+                f"http://127.0.0.1:{p.etcd_peer}",
+                "--initial-advertise-peer-urls",
+                f"http://127.0.0.1:{p.etcd_peer}",
+                "--initial-cluster",
+                f"yardarm=http://127.0.0.1:{p.etcd_peer}",
+                "--cert-file",
+                str(pki.p("etcd-server.crt")),
+                "--key-file",
+                str(pki.p("etcd-server.key")),
+                "--trusted-ca-file",
+                str(pki.p("etcd-ca.crt")),
+                "--client-cert-auth",
+                "--unsafe-no-fsync",
+                "--quota-backend-bytes",
+                str(2 * 1024**3),
+                "--log-level",
+                "warn",
+            ],
+            ready=f"https://127.0.0.1:{p.etcd_client}/health",
+        )
         api = [
             self.bin("kube-apiserver"),
             f"--etcd-servers=https://127.0.0.1:{p.etcd_client}",
@@ -405,47 +532,75 @@ class Cluster:
             # advertise address: the host side of the pod bridge.
             api += ["--bind-address=0.0.0.0", f"--advertise-address={BRIDGE_IP}"]
         else:
-            api += ["--bind-address=127.0.0.1", "--advertise-address=127.0.0.1", "--endpoint-reconciler-type=none"]
+            api += [
+                "--bind-address=127.0.0.1",
+                "--advertise-address=127.0.0.1",
+                "--endpoint-reconciler-type=none",
+            ]
         apiserver = Component("kube-apiserver", api, ready=f"{self.api_url}/readyz")
-        cm = Component("kube-controller-manager", [
-            self.bin("kube-controller-manager"),
-            f"--kubeconfig={r / 'controller-manager.kubeconfig'}",
-            f"--authentication-kubeconfig={r / 'controller-manager.kubeconfig'}",
-            f"--authorization-kubeconfig={r / 'controller-manager.kubeconfig'}",
-            "--bind-address=127.0.0.1", f"--secure-port={p.controller_manager}",
-            f"--cert-dir={r / 'controller-manager-certs'}",
-            f"--cluster-signing-cert-file={pki.p('ca.crt')}",
-            f"--cluster-signing-key-file={pki.p('ca.key')}",
-            f"--root-ca-file={pki.p('ca.crt')}",
-            f"--service-account-private-key-file={pki.p('sa.key')}",
-            "--use-service-account-credentials=true",
-            f"--service-cluster-ip-range={SERVICE_CIDR}",
-            "--leader-elect=false",
-            "--controllers=*,bootstrapsigner,tokencleaner",
-            "--v=1",
-        ], ready=f"https://127.0.0.1:{p.controller_manager}/healthz")
+        cm = Component(
+            "kube-controller-manager",
+            [
+                self.bin("kube-controller-manager"),
+                f"--kubeconfig={r / 'controller-manager.kubeconfig'}",
+                f"--authentication-kubeconfig={r / 'controller-manager.kubeconfig'}",
+                f"--authorization-kubeconfig={r / 'controller-manager.kubeconfig'}",
+                "--bind-address=127.0.0.1",
+                f"--secure-port={p.controller_manager}",
+                f"--cert-dir={r / 'controller-manager-certs'}",
+                f"--cluster-signing-cert-file={pki.p('ca.crt')}",
+                f"--cluster-signing-key-file={pki.p('ca.key')}",
+                f"--root-ca-file={pki.p('ca.crt')}",
+                f"--service-account-private-key-file={pki.p('sa.key')}",
+                "--use-service-account-credentials=true",
+                f"--service-cluster-ip-range={SERVICE_CIDR}",
+                "--leader-elect=false",
+                "--controllers=*,bootstrapsigner,tokencleaner",
+                "--v=1",
+            ],
+            ready=f"https://127.0.0.1:{p.controller_manager}/healthz",
+        )
         comps = [etcd, apiserver, cm]
         if node:
             comps += [
-                Component("kube-scheduler", [
-                    self.bin("kube-scheduler"),
-                    f"--kubeconfig={r / 'scheduler.kubeconfig'}",
-                    f"--authentication-kubeconfig={r / 'scheduler.kubeconfig'}",
-                    f"--authorization-kubeconfig={r / 'scheduler.kubeconfig'}",
-                    "--bind-address=127.0.0.1", f"--secure-port={p.scheduler}",
-                    f"--cert-dir={r / 'scheduler-certs'}",
-                    "--leader-elect=false", "--v=1",
-                ], ready=f"https://127.0.0.1:{p.scheduler}/healthz"),
+                Component(
+                    "kube-scheduler",
+                    [
+                        self.bin("kube-scheduler"),
+                        f"--kubeconfig={r / 'scheduler.kubeconfig'}",
+                        f"--authentication-kubeconfig={r / 'scheduler.kubeconfig'}",
+                        f"--authorization-kubeconfig={r / 'scheduler.kubeconfig'}",
+                        "--bind-address=127.0.0.1",
+                        f"--secure-port={p.scheduler}",
+                        f"--cert-dir={r / 'scheduler-certs'}",
+                        "--leader-elect=false",
+                        "--v=1",
+                    ],
+                    ready=f"https://127.0.0.1:{p.scheduler}/healthz",
+                ),
                 Component("containerd", ["/usr/bin/containerd", "--config", str(r / "containerd.toml")]),
-                Component("kubelet", [
-                    self.bin("kubelet"), f"--config={r / 'kubelet.json'}",
-                    f"--kubeconfig={r / 'kubelet.kubeconfig'}",
-                    f"--hostname-override={NODE_NAME}", f"--node-ip={BRIDGE_IP}",
-                    f"--root-dir={r / 'kubelet'}", "--v=1",
-                ], ready="http://127.0.0.1:10248/healthz"),
-                Component("kube-proxy", [
-                    self.bin("kube-proxy"), f"--config={r / 'kube-proxy.json'}", "--v=1",
-                ], ready="http://127.0.0.1:10256/healthz"),
+                Component(
+                    "kubelet",
+                    [
+                        self.bin("kubelet"),
+                        f"--config={r / 'kubelet.json'}",
+                        f"--kubeconfig={r / 'kubelet.kubeconfig'}",
+                        f"--hostname-override={NODE_NAME}",
+                        f"--node-ip={BRIDGE_IP}",
+                        f"--root-dir={r / 'kubelet'}",
+                        "--v=1",
+                    ],
+                    ready="http://127.0.0.1:10248/healthz",
+                ),
+                Component(
+                    "kube-proxy",
+                    [
+                        self.bin("kube-proxy"),
+                        f"--config={r / 'kube-proxy.json'}",
+                        "--v=1",
+                    ],
+                    ready="http://127.0.0.1:10256/healthz",
+                ),
             ]
         return comps
 
@@ -453,8 +608,9 @@ class Cluster:
     def write_configs(self) -> None:
         r = self.root
         self.write_kubeconfig(self.kubeconfig, "yardarm-admin", "admin")
-        self.write_kubeconfig(r / "controller-manager.kubeconfig", "system:kube-controller-manager",
-                              "controller-manager")
+        self.write_kubeconfig(
+            r / "controller-manager.kubeconfig", "system:kube-controller-manager", "controller-manager"
+        )
         if self.mode != "node":
             return
         self.write_kubeconfig(r / "scheduler.kubeconfig", "system:kube-scheduler", "scheduler")
@@ -462,17 +618,32 @@ class Cluster:
         self.write_kubeconfig(r / "kube-proxy.kubeconfig", "system:kube-proxy", "kube-proxy")
         cni_bin = next((d for d in CNI_BIN_DIRS if Path(d, "bridge").exists()), CNI_BIN_DIRS[0])
         (r / "cni" / "net.d").mkdir(parents=True, exist_ok=True)
-        (r / "cni" / "net.d" / "10-yardarm.conflist").write_text(json.dumps({
-            "cniVersion": "1.0.0",
-            "name": "yardarm",
-            "plugins": [
-                {"type": "bridge", "bridge": BRIDGE, "isGateway": True, "ipMasq": False,
-                 "hairpinMode": True,
-                 "ipam": {"type": "host-local", "ranges": [[{"subnet": POD_CIDR, "gateway": BRIDGE_IP}]],
-                          "routes": [{"dst": "0.0.0.0/0"}], "dataDir": str(r / "cni" / "ipam")}},
-                {"type": "portmap", "capabilities": {"portMappings": True}},
-            ],
-        }, indent=2) + "\n")
+        (r / "cni" / "net.d" / "10-yardarm.conflist").write_text(
+            json.dumps(
+                {
+                    "cniVersion": "1.0.0",
+                    "name": "yardarm",
+                    "plugins": [
+                        {
+                            "type": "bridge",
+                            "bridge": BRIDGE,
+                            "isGateway": True,
+                            "ipMasq": False,
+                            "hairpinMode": True,
+                            "ipam": {
+                                "type": "host-local",
+                                "ranges": [[{"subnet": POD_CIDR, "gateway": BRIDGE_IP}]],
+                                "routes": [{"dst": "0.0.0.0/0"}],
+                                "dataDir": str(r / "cni" / "ipam"),
+                            },
+                        },
+                        {"type": "portmap", "capabilities": {"portMappings": True}},
+                    ],
+                },
+                indent=2,
+            )
+            + "\n"
+        )
         (r / "containerd.toml").write_text(f"""# generated by hack/cluster.py
 version = 2
 root = "/var/lib/containerd"
@@ -495,52 +666,71 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
         BinaryName = "/usr/bin/runc"
   [plugins."io.containerd.grpc.v1.cri".cni]
     bin_dir = "{cni_bin}"
-    conf_dir = "{r / 'cni' / 'net.d'}"
+    conf_dir = "{r / "cni" / "net.d"}"
 """)
         pki = self.pki
-        (r / "kubelet.json").write_text(json.dumps({
-            "kind": "KubeletConfiguration",
-            "apiVersion": "kubelet.config.k8s.io/v1beta1",
-            "authentication": {"anonymous": {"enabled": False}, "webhook": {"enabled": True},
-                               "x509": {"clientCAFile": str(pki.p("ca.crt"))}},
-            "authorization": {"mode": "Webhook"},
-            "address": BRIDGE_IP,
-            "port": 10250,
-            "readOnlyPort": 0,
-            "healthzBindAddress": "127.0.0.1",
-            "healthzPort": 10248,
-            "tlsCertFile": str(pki.p("kubelet-server.crt")),
-            "tlsPrivateKeyFile": str(pki.p("kubelet-server.key")),
-            "cgroupDriver": "cgroupfs",
-            "failCgroupV1": False,
-            "failSwapOn": False,
-            "containerRuntimeEndpoint": f"unix://{CONTAINERD_SOCK}",
-            "podCIDR": POD_CIDR,
-            "hairpinMode": "hairpin-veth",
-            "evictionHard": {"memory.available": "100Mi", "nodefs.available": "1%",
-                             "imagefs.available": "1%", "nodefs.inodesFree": "1%"},
-            "imageGCHighThresholdPercent": 100,
-            "imageGCLowThresholdPercent": 99,
-            "serializeImagePulls": False,
-            "resolvConf": "/etc/resolv.conf",
-            "containerLogMaxSize": "10Mi",
-            "syncFrequency": "10s",
-            "fileCheckFrequency": "10s",
-            "nodeStatusUpdateFrequency": "5s",
-        }, indent=2) + "\n")
-        (r / "kube-proxy.json").write_text(json.dumps({
-            "kind": "KubeProxyConfiguration",
-            "apiVersion": "kubeproxy.config.k8s.io/v1alpha1",
-            "clientConnection": {"kubeconfig": str(r / "kube-proxy.kubeconfig")},
-            "mode": "iptables",
-            "clusterCIDR": CLUSTER_CIDR,
-            "hostnameOverride": NODE_NAME,
-            "bindAddress": "0.0.0.0",
-            "healthzBindAddress": "127.0.0.1:10256",
-            "metricsBindAddress": "127.0.0.1:10249",
-            "conntrack": {"maxPerCore": 0},
-            "iptables": {"localhostNodePorts": False, "syncPeriod": "30s", "minSyncPeriod": "1s"},
-        }, indent=2) + "\n")
+        (r / "kubelet.json").write_text(
+            json.dumps(
+                {
+                    "kind": "KubeletConfiguration",
+                    "apiVersion": "kubelet.config.k8s.io/v1beta1",
+                    "authentication": {
+                        "anonymous": {"enabled": False},
+                        "webhook": {"enabled": True},
+                        "x509": {"clientCAFile": str(pki.p("ca.crt"))},
+                    },
+                    "authorization": {"mode": "Webhook"},
+                    "address": BRIDGE_IP,
+                    "port": 10250,
+                    "readOnlyPort": 0,
+                    "healthzBindAddress": "127.0.0.1",
+                    "healthzPort": 10248,
+                    "tlsCertFile": str(pki.p("kubelet-server.crt")),
+                    "tlsPrivateKeyFile": str(pki.p("kubelet-server.key")),
+                    "cgroupDriver": "cgroupfs",
+                    "failCgroupV1": False,
+                    "failSwapOn": False,
+                    "containerRuntimeEndpoint": f"unix://{CONTAINERD_SOCK}",
+                    "podCIDR": POD_CIDR,
+                    "hairpinMode": "hairpin-veth",
+                    "evictionHard": {
+                        "memory.available": "100Mi",
+                        "nodefs.available": "1%",
+                        "imagefs.available": "1%",
+                        "nodefs.inodesFree": "1%",
+                    },
+                    "imageGCHighThresholdPercent": 100,
+                    "imageGCLowThresholdPercent": 99,
+                    "serializeImagePulls": False,
+                    "resolvConf": "/etc/resolv.conf",
+                    "containerLogMaxSize": "10Mi",
+                    "syncFrequency": "10s",
+                    "fileCheckFrequency": "10s",
+                    "nodeStatusUpdateFrequency": "5s",
+                },
+                indent=2,
+            )
+            + "\n"
+        )
+        (r / "kube-proxy.json").write_text(
+            json.dumps(
+                {
+                    "kind": "KubeProxyConfiguration",
+                    "apiVersion": "kubeproxy.config.k8s.io/v1alpha1",
+                    "clientConnection": {"kubeconfig": str(r / "kube-proxy.kubeconfig")},
+                    "mode": "iptables",
+                    "clusterCIDR": CLUSTER_CIDR,
+                    "hostnameOverride": NODE_NAME,
+                    "bindAddress": "0.0.0.0",
+                    "healthzBindAddress": "127.0.0.1:10256",
+                    "metricsBindAddress": "127.0.0.1:10249",
+                    "conntrack": {"maxPerCore": 0},
+                    "iptables": {"localhostNodePorts": False, "syncPeriod": "30s", "minSyncPeriod": "1s"},
+                },
+                indent=2,
+            )
+            + "\n"
+        )
 
     # ----------------------------------------------------------------- host setup (node mode)
     def save_sysctls(self) -> None:
@@ -583,7 +773,9 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
             run(["iptables", "-I", "FORWARD", "1", "-j", "YARDARM-FORWARD"])
 
     def ensure_pause_image(self) -> None:
-        images = run(["ctr", "--address", CONTAINERD_SOCK, "-n", "k8s.io", "images", "ls", "-q"]).stdout.split()
+        images = run(
+            ["ctr", "--address", CONTAINERD_SOCK, "-n", "k8s.io", "images", "ls", "-q"]
+        ).stdout.split()
         tars = sorted((CACHE_DIR / "images").glob("*.tar"))
         if PAUSE_IMAGE not in images and not (CACHE_DIR / "images" / "pause.tar").exists():
             log("building the pause image (hack/images.py pause)")
@@ -594,10 +786,26 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
         for tar in tars:
             stamp = stamp_dir / (tar.name + ".stamp")
             mtime = str(tar.stat().st_mtime_ns)
-            if stamp.exists() and stamp.read_text() == mtime and (tar.name != "pause.tar" or PAUSE_IMAGE in images):
+            if (
+                stamp.exists()
+                and stamp.read_text() == mtime
+                and (tar.name != "pause.tar" or PAUSE_IMAGE in images)
+            ):
                 continue
             log(f"importing {tar.name} into containerd (k8s.io)")
-            run(["ctr", "--address", CONTAINERD_SOCK, "-n", "k8s.io", "images", "import", "--no-unpack", str(tar)])
+            run(
+                [
+                    "ctr",
+                    "--address",
+                    CONTAINERD_SOCK,
+                    "-n",
+                    "k8s.io",
+                    "images",
+                    "import",
+                    "--no-unpack",
+                    str(tar),
+                ]
+            )
             stamp.write_text(mtime)
 
     def wait_containerd(self, timeout: float = 30.0) -> None:
@@ -630,9 +838,12 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
 
     def post_start(self) -> None:
         # Pods need the namespace's default ServiceAccount, made by the controller-manager.
-        self.wait_for("default ServiceAccount",
-                      lambda: self.get("/api/v1/namespaces/default/serviceaccounts/default")[0] == 200)
+        self.wait_for(
+            "default ServiceAccount",
+            lambda: self.get("/api/v1/namespaces/default/serviceaccounts/default")[0] == 200,
+        )
         if self.mode == "node":
+
             def node_ready() -> bool:
                 status, body = self.get(f"/api/v1/nodes/{NODE_NAME}")
                 if status != 200:
@@ -694,8 +905,11 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
         missing = [b for b in needed if not (BIN_DIR / b).exists()]
         if missing:
             log(f"missing binaries {missing}: running hack/build-binaries.sh k8s (slow on a cold cache)")
-            run(["bash", str(HACK_DIR / "build-binaries.sh"), "k8s"], quiet=False,
-                env={**os.environ, "K8S_VERSION": K8S_VERSION, "YARDARM_CACHE": str(CACHE_DIR)})
+            run(
+                ["bash", str(HACK_DIR / "build-binaries.sh"), "k8s"],
+                quiet=False,
+                env={**os.environ, "K8S_VERSION": K8S_VERSION, "YARDARM_CACHE": str(CACHE_DIR)},
+            )
         if self.mode == "node":
             for tool in ("/usr/bin/containerd", "/usr/bin/runc", "ctr", "iptables", "ip"):
                 if not shutil.which(tool):
@@ -718,9 +932,12 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
                     s.bind(("127.0.0.1", port))
                 except OSError as e:
                     raise RuntimeError(f"port {port} is in use; is another cluster running?") from e
-        if self.mode == "node" and Path(CONTAINERD_SOCK).exists():
-            if run(["ctr", "--address", CONTAINERD_SOCK, "version"], check=False).returncode == 0:
-                raise RuntimeError(f"a containerd not started by this tool is serving {CONTAINERD_SOCK}")
+        if (
+            self.mode == "node"
+            and Path(CONTAINERD_SOCK).exists()
+            and run(["ctr", "--address", CONTAINERD_SOCK, "version"], check=False).returncode == 0
+        ):
+            raise RuntimeError(f"a containerd not started by this tool is serving {CONTAINERD_SOCK}")
 
     def down(self, purge: bool = False) -> None:
         self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -743,11 +960,21 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
         self.stop("kube-scheduler")
         if self.pid_of("kubelet") and self.pid_of("kube-apiserver"):
             log("deleting all pods so the kubelet tears down their sandboxes")
-            self.kubectl("delete", "pods", "--all", "--all-namespaces", "--grace-period=0", "--force",
-                         "--wait=false", check=False)
+            self.kubectl(
+                "delete",
+                "pods",
+                "--all",
+                "--all-namespaces",
+                "--grace-period=0",
+                "--force",
+                "--wait=false",
+                check=False,
+            )
 
             def no_tasks() -> bool:
-                res = run(["ctr", "--address", CONTAINERD_SOCK, "-n", "k8s.io", "tasks", "ls", "-q"], check=False)
+                res = run(
+                    ["ctr", "--address", CONTAINERD_SOCK, "-n", "k8s.io", "tasks", "ls", "-q"], check=False
+                )
                 return res.returncode != 0 or not res.stdout.strip()
 
             with contextlib.suppress(RuntimeError):
@@ -768,7 +995,10 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
         self.kill_shims()
         # kube-proxy's own cleanup of its rules, then anything else we (or the kubelet/CNI) added.
         if (BIN_DIR / "kube-proxy").exists():
-            run([str(BIN_DIR / "kube-proxy"), "--cleanup", f"--config={self.root / 'kube-proxy.json'}"], check=False)
+            run(
+                [str(BIN_DIR / "kube-proxy"), "--cleanup", f"--config={self.root / 'kube-proxy.json'}"],
+                check=False,
+            )
         self.cleanup_mounts()
         self.cleanup_netns()
         self.cleanup_iptables()
@@ -793,8 +1023,13 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
                     os.kill(int(proc.name), signal.SIGKILL)
 
     def cleanup_mounts(self) -> None:
-        prefixes = (str(self.root) + "/", "/run/containerd/", "/var/lib/containerd/io.containerd.",
-                    "/run/netns/cni-", "/var/run/netns/cni-")
+        prefixes = (
+            str(self.root) + "/",
+            "/run/containerd/",
+            "/var/lib/containerd/io.containerd.",
+            "/run/netns/cni-",
+            "/var/run/netns/cni-",
+        )
         for _ in range(3):
             mounts = []
             for line in Path("/proc/self/mounts").read_text().splitlines():
@@ -848,7 +1083,9 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
                 fcntl.flock(fh, fcntl.LOCK_UN)
 
     def status(self) -> dict[str, object]:
-        health = self.healthy() if self.pki.p("admin.crt").exists() else {c.name: False for c in self.components()}
+        health = (
+            self.healthy() if self.pki.p("admin.crt").exists() else {c.name: False for c in self.components()}
+        )
         return {
             "mode": self.mode,
             "running": all(health.values()),
@@ -869,8 +1106,9 @@ def _is_zombie(pid: int) -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("command", choices=("up", "down", "status", "kubeconfig"))
     parser.add_argument("--mode", choices=MODES, default="control-plane")
     parser.add_argument("--purge", action="store_true", help="down: also delete certificates and all state")

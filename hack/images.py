@@ -50,7 +50,7 @@ CONTAINERD_SOCK = "/run/containerd/containerd.sock"
 SUITE = "bookworm"
 BASE_PACKAGES = ("python3", "python3-venv", "ca-certificates")
 NONROOT_UID = 65532
-PIP_VERSION = "25.3"
+PIP_VERSION = "26.3"
 
 IMAGES = {
     "operator": {"tag": "yardarm/operator:dev", "extras": "operator,train"},
@@ -131,8 +131,11 @@ def write_docker_archive(rootfs: Path, out: Path, tag: str, config: dict[str, ob
         with tarfile.open(tmp_out, "w") as arc:
             _add_bytes(arc, cfg_name, cfg_bytes)
             _add_bytes(arc, "manifest.json", json.dumps(manifest).encode())
-            _add_bytes(arc, "repositories", json.dumps(
-                {tag.rsplit(":", 1)[0]: {tag.rsplit(":", 1)[1]: digest}}).encode())
+            _add_bytes(
+                arc,
+                "repositories",
+                json.dumps({tag.rsplit(":", 1)[0]: {tag.rsplit(":", 1)[1]: digest}}).encode(),
+            )
             dir_info = tarfile.TarInfo(digest)
             dir_info.type = tarfile.DIRTYPE
             dir_info.mode = 0o755
@@ -189,7 +192,7 @@ def build_pause() -> Path:
 
 def debian_mirror() -> str:
     """The Debian mirror apt is configured with here (deb822 or one-line sources)."""
-    for path in sorted(Path("/etc/apt").glob("sources.list.d/*.sources")) + [Path("/etc/apt/sources.list")]:
+    for path in [*sorted(Path("/etc/apt").glob("sources.list.d/*.sources")), Path("/etc/apt/sources.list")]:
         with contextlib.suppress(OSError):
             text = path.read_text()
             for line in text.splitlines():
@@ -278,23 +281,50 @@ def build_python_image(name: str, wheel: Path) -> Path:
     extras = spec["extras"]
     with chroot_mounts(work):
         sh(["chroot", str(work), "/usr/bin/python3", "-m", "venv", "/opt/venv"])
-        sh(["chroot", str(work), "/opt/venv/bin/pip", "install", "--no-cache-dir", "--disable-pip-version-check",
-            f"pip=={PIP_VERSION}"])
+        sh(
+            [
+                "chroot",
+                str(work),
+                "/opt/venv/bin/pip",
+                "install",
+                "--no-cache-dir",
+                "--disable-pip-version-check",
+                f"pip=={PIP_VERSION}",
+            ]
+        )
         target = f"/tmp/{wheel.name}" + (f"[{extras}]" if extras else "")
-        sh(["chroot", str(work), "/opt/venv/bin/pip", "install", "--no-cache-dir",
-            "--disable-pip-version-check", target])
+        sh(
+            [
+                "chroot",
+                str(work),
+                "/opt/venv/bin/pip",
+                "install",
+                "--no-cache-dir",
+                "--disable-pip-version-check",
+                target,
+            ]
+        )
     (work / "tmp" / wheel.name).unlink()
     (work / "etc" / "resolv.conf").write_text("")
     _add_nonroot_user(work)
     out = IMAGES_DIR / f"{name}.tar"
-    write_docker_archive(work, out, spec["tag"], {
-        "User": f"{NONROOT_UID}:{NONROOT_UID}",
-        "Env": ["PATH=/opt/venv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-                "PYTHONUNBUFFERED=1", "PYTHONDONTWRITEBYTECODE=1", "HOME=/home/nonroot"],
-        "WorkingDir": "/home/nonroot",
-        "Cmd": ["python3"],
-        "Labels": {"org.opencontainers.image.source": "yardarm", "yardarm.image": name},
-    })
+    write_docker_archive(
+        work,
+        out,
+        spec["tag"],
+        {
+            "User": f"{NONROOT_UID}:{NONROOT_UID}",
+            "Env": [
+                "PATH=/opt/venv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+                "PYTHONUNBUFFERED=1",
+                "PYTHONDONTWRITEBYTECODE=1",
+                "HOME=/home/nonroot",
+            ],
+            "WorkingDir": "/home/nonroot",
+            "Cmd": ["python3"],
+            "Labels": {"org.opencontainers.image.source": "yardarm", "yardarm.image": name},
+        },
+    )
     subprocess.run(["rm", "-rf", str(work)], check=True)
     return out
 
@@ -325,7 +355,9 @@ def import_images(tars: list[Path]) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("command", choices=("build", "import"))
-    parser.add_argument("what", nargs="?", default="all", choices=("pause", "base", "serving", "operator", "all"))
+    parser.add_argument(
+        "what", nargs="?", default="all", choices=("pause", "base", "serving", "operator", "all")
+    )
     parser.add_argument("--wheel", help="wheel to install instead of building one from pyproject.toml")
     parser.add_argument("--no-import", action="store_true", help="do not import into containerd")
     parser.add_argument("--force", action="store_true", help="rebuild even if a tar is cached")
