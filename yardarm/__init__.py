@@ -1,2 +1,3 @@
 """Yardarm: a Kubernetes-native MLOps operator."""
+
 __version__ = "0.1.0"

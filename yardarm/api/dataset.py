@@ -13,7 +13,9 @@ from yardarm.api.conditions import Condition
 #: The scikit-learn data sets ``builtin://NAME`` loads (shipped with the package, no download).
 BUILTIN_DATASETS = ("iris", "wine", "breast_cancer", "diabetes", "digits")
 
-SOURCE_URI_PATTERN = r"^(builtin://[a-z_]+|file:///.+|pvc://[a-z0-9]([-a-z0-9]*[a-z0-9])?/.+|s3://[a-z0-9.\-]{3,63}/.+|https://.+|/.+)$"
+SOURCE_URI_PATTERN = (
+    r"^(builtin://[a-z_]+|file:///.+|pvc://[a-z0-9]([-a-z0-9]*[a-z0-9])?/.+|s3://[a-z0-9.\-]{3,63}/.+|https://.+|/.+)$"
+)
 
 FeatureType = Literal["numeric", "categorical"]
 DatasetPhase = Literal["Pending", "Profiling", "Ready", "Failed"]
@@ -70,9 +72,7 @@ class FeatureSpec(ApiModel):
 class SplitSpec(ApiModel):
     """How rows are divided into a training and a test part."""
 
-    test_fraction: float = Field(
-        default=0.2, description="Share of rows held out for evaluation.", ge=0.05, le=0.5
-    )
+    test_fraction: float = Field(default=0.2, description="Share of rows held out for evaluation.", ge=0.05, le=0.5)
     seed: int = Field(default=42, description="Random seed, so the same data always splits the same way.", ge=0)
     stratify: bool = Field(
         default=True, description="Keep class proportions equal in both parts (classification only)."
@@ -110,7 +110,7 @@ class DatasetSpec(ApiModel):
             "Rows with a missing target are always dropped."
         ),
     )
-    split: SplitSpec = Field(default_factory=SplitSpec, description="How rows are split into train and test.")
+    split: SplitSpec = Field(default=SplitSpec(), description="How rows are split into train and test.")
 
 
 class FeatureSummary(ApiModel):

@@ -100,7 +100,10 @@ class SearchSpec(ApiModel):
     )
     cv_folds: int = Field(default=3, description="Cross-validation folds.", ge=2, le=10)
     max_candidates: int = Field(
-        default=32, description="Largest grid allowed; a bigger grid fails the run before training.", ge=1, le=256
+        default=32,
+        description="Largest grid allowed; a bigger grid fails the run before training.",
+        ge=1,
+        le=256,
     )
 
 
@@ -180,7 +183,7 @@ class TrainingRunSpec(ApiModel):
     task: Task = Field(description="classification or regression.")
     estimator: EstimatorSpec = Field(description="The scikit-learn estimator and its parameters.")
     preprocessing: PreprocessingSpec = Field(
-        default_factory=PreprocessingSpec, description="Imputation, scaling and encoding before the estimator."
+        default=PreprocessingSpec(), description="Imputation, scaling and encoding before the estimator."
     )
     search: SearchSpec | None = Field(default=None, description="Optional grid search with cross-validation.")
     quality_gates: list[QualityGate] | None = Field(
@@ -188,8 +191,8 @@ class TrainingRunSpec(ApiModel):
         description="Bounds on test metrics; a miss fails the run and no model is offered for deployment.",
         max_length=16,
     )
-    output: OutputSpec = Field(default_factory=OutputSpec, description="Where the model bundle is written.")
-    job: JobSpec = Field(default_factory=JobSpec, description="Settings of the training Job.")
+    output: OutputSpec = Field(default=OutputSpec(), description="Where the model bundle is written.")
+    job: JobSpec = Field(default=JobSpec(), description="Settings of the training Job.")
 
 
 class TensorSpec(ApiModel):
@@ -213,7 +216,9 @@ class ModelInfo(ApiModel):
     """The exported model bundle."""
 
     uri: str = Field(description="Where the bundle (model.onnx + bundle.json) is stored.")
-    digest: str = Field(description="sha256 of bundle.json, which pins model.onnx by its own sha256.", pattern=DIGEST_PATTERN)
+    digest: str = Field(
+        description="sha256 of bundle.json, which pins model.onnx by its own sha256.", pattern=DIGEST_PATTERN
+    )
     opset: int | None = Field(default=None, description="ONNX opset of the model.")
     inputs: list[TensorSpec] | None = Field(default=None, description="Model inputs.")
     outputs: list[TensorSpec] | None = Field(default=None, description="Model outputs.")

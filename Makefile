@@ -1,0 +1,45 @@
+# Yardarm developer tasks. `make test` is the one command that runs every test (README, .ci/run).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: dev deps test unit lint format crds clean
+
+## dev: create the virtualenv and install Yardarm editable with every extra
+dev: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	@echo "==> creating $(VENV) and installing yardarm[dev]"
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip setuptools wheel
+	$(BIN)/pip install -q -e '.[dev]'
+	@touch $@
+
+## deps: system packages and cached binaries the tests need (idempotent; prints progress)
+deps:
+	bash hack/install-deps.sh
+
+## test: every test: unit, component, integration (real control plane), e2e (real node)
+test: dev deps
+	$(BIN)/pytest
+
+## unit: the fast, pure tests only
+unit: dev
+	$(BIN)/pytest tests/unit
+
+## lint: ruff lint and format check
+lint: dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: dev
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+## crds: regenerate crds/ and charts/yardarm/crds/ from the API types
+crds: dev
+	$(BIN)/yardarm crds
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info

@@ -1,0 +1,27 @@
+"""Shared test configuration: markers come from the directory a test lives in."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+# Cluster fixtures (control_plane, node_cluster) live in tests/clusters.py.
+pytest_plugins = ["clusters"]
+
+REPO = Path(__file__).resolve().parent.parent
+_LAYERS = ("unit", "component", "integration", "e2e")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark each test with its layer (tests/<layer>/...), so `-m unit` and friends select by folder."""
+    for item in items:
+        parts = Path(str(item.path)).relative_to(REPO / "tests").parts
+        if parts and parts[0] in _LAYERS:
+            item.add_marker(getattr(pytest.mark, parts[0]))
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    """The repository checkout the tests run from."""
+    return REPO

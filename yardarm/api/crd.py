@@ -1,0 +1,372 @@
+"""Generate CustomResourceDefinitions from the pydantic API types (as controller-gen does).
+
+The types are the single source of truth. :func:`render_crds` turns each kind's spec and status
+models into a structural OpenAPI v3 schema: ``$ref`` inlined, optionals made non-required,
+``Literal`` as enums, bounds and patterns kept, CEL rules carried over as
+``x-kubernetes-validations``, opaque maps as ``x-kubernetes-preserve-unknown-fields``. A unit
+test regenerates them and fails when ``crds/`` is stale; ``make crds`` rewrites the files.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel
+
+from yardarm.api.common import GROUP, VERSION
+from yardarm.api.dataset import DatasetSpec, DatasetStatus
+from yardarm.api.modeldeployment import ModelDeploymentSpec, ModelDeploymentStatus
+from yardarm.api.monitor import MonitorSpec, MonitorStatus
+from yardarm.api.trainingrun import TrainingRunSpec, TrainingRunStatus
+
+CATEGORY = "yardarm"
+_DROP = {"title", "discriminator", "$defs"}
+
+
+@dataclass(frozen=True)
+class PrinterColumn:
+    """One column of ``kubectl get``."""
+
+    name: str
+    json_path: str
+    type: str = "string"
+    description: str = ""
+    priority: int = 0
+
+    def render(self) -> dict[str, Any]:
+        column: dict[str, Any] = {"name": self.name, "type": self.type, "jsonPath": self.json_path}
+        if self.description:
+            column["description"] = self.description
+        if self.priority:
+            column["priority"] = self.priority
+        return column
+
+
+@dataclass(frozen=True)
+class KindInfo:
+    """What a CRD needs beyond the schema: names and columns."""
+
+    kind: str
+    plural: str
+    short_names: tuple[str, ...]
+    spec: type[BaseModel]
+    status: type[BaseModel]
+    description: str
+    columns: tuple[PrinterColumn, ...] = field(default=())
+
+    @property
+    def singular(self) -> str:
+        return self.kind.lower()
+
+    @property
+    def crd_name(self) -> str:
+        return f"{self.plural}.{GROUP}"
+
+
+_PHASE = PrinterColumn("Phase", ".status.phase", description="Where the resource is in its life.")
+_READY = PrinterColumn("Ready", '.status.conditions[?(@.type=="Ready")].status', description="Ready condition.")
+_AGE = PrinterColumn("Age", ".metadata.creationTimestamp", type="date")
+
+KINDS: tuple[KindInfo, ...] = (
+    KindInfo(
+        kind="Dataset",
+        plural="datasets",
+        short_names=("ds",),
+        spec=DatasetSpec,
+        status=DatasetStatus,
+        description="A registered, profiled data set that TrainingRuns train on.",
+        columns=(
+            _PHASE,
+            PrinterColumn("Rows", ".status.rows", type="integer", description="Rows in the data."),
+            PrinterColumn("Columns", ".status.columns", type="integer", description="Columns, target included."),
+            PrinterColumn("Source", ".spec.source.uri", priority=1, description="Where the data lives."),
+            PrinterColumn("Digest", ".status.digest", priority=1, description="sha256 of the content."),
+            _AGE,
+        ),
+    ),
+    KindInfo(
+        kind="TrainingRun",
+        plural="trainingruns",
+        short_names=("tr",),
+        spec=TrainingRunSpec,
+        status=TrainingRunStatus,
+        description="One training of a scikit-learn model on a Dataset, exported to ONNX.",
+        columns=(
+            PrinterColumn("Dataset", ".spec.datasetRef.name", description="The Dataset trained on."),
+            PrinterColumn("Estimator", ".spec.estimator.kind", description="scikit-learn estimator."),
+            _PHASE,
+            PrinterColumn("Metric", ".status.headline", description="The task's main test metric."),
+            PrinterColumn("Model", ".status.model.digest", priority=1, description="Digest of the bundle."),
+            _AGE,
+        ),
+    ),
+    KindInfo(
+        kind="ModelDeployment",
+        plural="modeldeployments",
+        short_names=("mdep",),
+        spec=ModelDeploymentSpec,
+        status=ModelDeploymentStatus,
+        description="A model served over HTTP by ONNX Runtime pods, with automatic rollback.",
+        columns=(
+            PrinterColumn("Revision", ".status.currentRevision", type="integer", description="Revision served."),
+            PrinterColumn("Replicas", ".status.readyReplicas", type="integer", description="Ready serving pods."),
+            _PHASE,
+            _READY,
+            PrinterColumn("Model", ".status.currentDigest", priority=1, description="Digest served."),
+            PrinterColumn("URL", ".status.url", priority=1, description="In-cluster inference URL."),
+            _AGE,
+        ),
+    ),
+    KindInfo(
+        kind="Monitor",
+        plural="monitors",
+        short_names=("mon",),
+        spec=MonitorSpec,
+        status=MonitorStatus,
+        description="Watches a live ModelDeployment and reports when its model degrades.",
+        columns=(
+            PrinterColumn("Target", ".spec.targetRef.name", description="The ModelDeployment watched."),
+            _PHASE,
+            PrinterColumn(
+                "Failures",
+                ".status.consecutiveFailures",
+                type="integer",
+                description="Failing evaluations in a row.",
+            ),
+            PrinterColumn("Action", ".spec.action", priority=1, description="rollback or alert."),
+            PrinterColumn("Evaluated", ".status.lastEvaluationTime", type="date", description="Last evaluation."),
+            _AGE,
+        ),
+    ),
+)
+
+
+class SchemaError(ValueError):
+    """A type cannot be expressed as a structural schema."""
+
+
+def _resolve(node: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
+    """Inline ``$ref`` and single ``allOf``, keeping the referencing node's own keys on top."""
+    while True:
+        if "$ref" in node:
+            target = defs[node["$ref"].rsplit("/", 1)[-1]]
+            node = {**target, **{k: v for k, v in node.items() if k != "$ref"}}
+        elif "allOf" in node and len(node["allOf"]) == 1:
+            node = {**node["allOf"][0], **{k: v for k, v in node.items() if k != "allOf"}}
+        else:
+            return node
+
+
+def _anyof(node: dict[str, Any], defs: dict[str, Any], where: str) -> dict[str, Any]:
+    """Collapse ``X | None`` to X and ``int | str`` to int-or-string; refuse other unions."""
+    rest = {k: v for k, v in node.items() if k != "anyOf"}
+    options = [_resolve(o, defs) for o in node["anyOf"] if o.get("type") != "null"]
+    if rest.get("default", 0) is None:
+        del rest["default"]
+    if len(options) == 1:
+        return {**options[0], **rest}
+    if sorted(o.get("type", "") for o in options) == ["integer", "string"]:
+        return {"x-kubernetes-int-or-string": True, **rest}
+    raise SchemaError(f"{where}: unions other than optional and int-or-string are not structural")
+
+
+def structural(node: dict[str, Any], defs: dict[str, Any], where: str = "$") -> dict[str, Any]:
+    """Convert one pydantic JSON-schema node into a structural OpenAPI v3 schema node."""
+    node = _resolve(node, defs)
+    if "anyOf" in node:
+        node = _anyof(node, defs, where)
+    out: dict[str, Any] = {}
+    opaque = node.get("x-kubernetes-preserve-unknown-fields", False)
+    for key, value in node.items():
+        if key in _DROP or (opaque and key == "additionalProperties"):
+            continue
+        if key == "properties":
+            out[key] = {name: structural(sub, defs, f"{where}.{name}") for name, sub in value.items()}
+        elif key == "items":
+            out[key] = structural(value, defs, f"{where}[]")
+        elif key == "additionalProperties":
+            if value is True or value == {}:
+                out["x-kubernetes-preserve-unknown-fields"] = True
+            elif value is not False:
+                out[key] = structural(value, defs, f"{where}{{}}")
+        elif key == "exclusiveMinimum":
+            out["minimum"], out["exclusiveMinimum"] = value, True
+        elif key == "exclusiveMaximum":
+            out["maximum"], out["exclusiveMaximum"] = value, True
+        elif key == "const":
+            out["enum"] = [value]
+        elif key == "default" and isinstance(value, dict):
+            out[key] = {}  # the API server fills nested defaults from the inner schemas
+        else:
+            out[key] = value
+    if "type" not in out and not out.get("x-kubernetes-int-or-string"):
+        raise SchemaError(f"{where}: no type")
+    return out
+
+
+def model_schema(model: type[BaseModel]) -> dict[str, Any]:
+    """The structural schema of one pydantic model (camelCase field names)."""
+    raw = model.model_json_schema(by_alias=True, mode="validation")
+    return structural(raw, raw.get("$defs", {}), model.__name__)
+
+
+def crd(info: KindInfo) -> dict[str, Any]:
+    """The CustomResourceDefinition of one kind."""
+    spec_schema = model_schema(info.spec)
+    spec_schema["description"] = (info.spec.__doc__ or "").strip().splitlines()[0]
+    status_schema = model_schema(info.status)
+    status_schema["description"] = (info.status.__doc__ or "").strip().splitlines()[0]
+    schema = {
+        "type": "object",
+        "description": info.description,
+        "required": ["spec"],
+        "properties": {
+            "apiVersion": {"type": "string", "description": "API version of this object."},
+            "kind": {"type": "string", "description": "Kind of this object."},
+            "metadata": {"type": "object"},
+            "spec": spec_schema,
+            "status": status_schema,
+        },
+    }
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {
+            "name": info.crd_name,
+            "labels": {"app.kubernetes.io/name": "yardarm", "app.kubernetes.io/part-of": "yardarm"},
+        },
+        "spec": {
+            "group": GROUP,
+            "scope": "Namespaced",
+            "names": {
+                "kind": info.kind,
+                "listKind": f"{info.kind}List",
+                "plural": info.plural,
+                "singular": info.singular,
+                "shortNames": list(info.short_names),
+                "categories": [CATEGORY],
+            },
+            "versions": [
+                {
+                    "name": VERSION,
+                    "served": True,
+                    "storage": True,
+                    "subresources": {"status": {}},
+                    "additionalPrinterColumns": [c.render() for c in info.columns],
+                    "schema": {"openAPIV3Schema": schema},
+                }
+            ],
+        },
+    }
+
+
+class _Dumper(yaml.SafeDumper):
+    """Plain YAML: no anchors or aliases, which kubectl and reviewers read poorly."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
+
+_HEADER = "# Generated from yardarm/api by `make crds` (python -m yardarm.api.crd). Do not edit.\n"
+
+
+def render_crds() -> dict[str, str]:
+    """File name → YAML text of every CRD."""
+    return {
+        f"{GROUP}_{info.plural}.yaml": _HEADER + yaml.dump(crd(info), Dumper=_Dumper, sort_keys=False, width=120)
+        for info in KINDS
+    }
+
+
+def _reference_rows(node: dict[str, Any], prefix: str) -> list[str]:
+    rows = []
+    required = set(node.get("required", []))
+    for name, sub in node.get("properties", {}).items():
+        path = f"{prefix}.{name}"
+        kind = sub.get("type", "int-or-string")
+        if kind == "array":
+            kind = f"[]{sub['items'].get('type', 'object')}"
+        facts = []
+        if name in required:
+            facts.append("required")
+        if "enum" in sub:
+            facts.append("one of " + ", ".join(f"`{v}`" for v in sub["enum"]))
+        if "default" in sub and sub["default"] != {}:
+            facts.append(f"default `{json.dumps(sub['default'])}`")
+        for key, word in (
+            ("minimum", "≥"),
+            ("maximum", "≤"),
+            ("minItems", "items ≥"),
+            ("maxItems", "items ≤"),
+        ):
+            if key in sub:
+                facts.append(f"{word} {sub[key]}")
+        description = sub.get("description", "").replace("|", "\\|")
+        rows.append(f"| `{path}` | {kind} | {description} | {'; '.join(facts)} |")
+        target = sub["items"] if kind.startswith("[]") and "properties" in sub.get("items", {}) else sub
+        rows += _reference_rows(target, f"{path}[]" if target is not sub else path)
+    return rows
+
+
+def _rules(node: dict[str, Any], prefix: str) -> list[str]:
+    found = [f"- `{prefix}`: {r['message']} (`{r['rule']}`)" for r in node.get("x-kubernetes-validations", [])]
+    for name, sub in node.get("properties", {}).items():
+        found += _rules(sub, f"{prefix}.{name}")
+    if "items" in node:
+        found += _rules(node["items"], f"{prefix}[]")
+    return found
+
+
+def render_api_reference() -> str:
+    """Markdown reference of every kind's spec and status, generated like the CRDs."""
+    out = [
+        "# API reference: `mlops.yardarm.dev/v1alpha1`",
+        "",
+        "Generated from `yardarm/api` by `make crds`; do not edit. `kubectl explain <kind>.spec` prints the same",
+        "descriptions from the installed CRDs.",
+    ]
+    for info in KINDS:
+        schema = crd(info)["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+        out += ["", f"## {info.kind} (`{', '.join(info.short_names)}`)", "", info.description, ""]
+        out += ["| field | type | description | constraints |", "|---|---|---|---|"]
+        out += _reference_rows(schema["properties"]["spec"], "spec")
+        rules = _rules(schema["properties"]["spec"], "spec")
+        if rules:
+            out += ["", "Rules the API server enforces (CEL):", "", *rules]
+        out += ["", "| status field | type | description | |", "|---|---|---|---|"]
+        out += _reference_rows(schema["properties"]["status"], "status")
+    return "\n".join(out) + "\n"
+
+
+#: Directories that hold a copy of the CRDs: the top level, and the Helm chart's crds/.
+CRD_DIRS = ("crds", "charts/yardarm/crds")
+#: The generated API reference.
+API_REFERENCE = "docs/api.md"
+
+
+def write_crds(root: Path) -> list[Path]:
+    """Write every CRD into each of :data:`CRD_DIRS` and the API reference; stale CRD files are removed."""
+    rendered = render_crds()
+    written = [root / API_REFERENCE]
+    written[0].parent.mkdir(parents=True, exist_ok=True)
+    written[0].write_text(render_api_reference())
+    for directory in CRD_DIRS:
+        target = root / directory
+        target.mkdir(parents=True, exist_ok=True)
+        for stale in target.glob(f"{GROUP}_*.yaml"):
+            if stale.name not in rendered:
+                stale.unlink()
+        for name, text in rendered.items():
+            path = target / name
+            path.write_text(text)
+            written.append(path)
+    return written
+
+
+if __name__ == "__main__":
+    for path in write_crds(Path.cwd()):
+        print(f"wrote {path}")

@@ -1,0 +1,182 @@
+"""The ModelDeployment kind: a model served by ONNX Runtime pods, with a revision history.
+
+``spec`` says which model the team wants; ``status`` says what runs and why. When a Monitor's
+verdict or a failed rollout rolls a model back, only ``status`` changes: Git keeps saying what
+the team asked for, and the rolled-back digest is not deployed again until ``spec.model`` changes.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import Field
+
+from yardarm.api.common import (
+    DIGEST_PATTERN,
+    ApiModel,
+    LocalObjectReference,
+    ResourceRequirements,
+    cel,
+    validations,
+)
+from yardarm.api.conditions import Condition
+
+DeploymentPhase = Literal["Pending", "Progressing", "Ready", "RolledBack", "Failed"]
+RevisionOutcome = Literal["Progressing", "Serving", "Superseded", "RolledBack", "Failed"]
+
+
+class ModelSource(ApiModel):
+    """The model to serve: a TrainingRun's bundle, or a bundle given by URI and digest."""
+
+    model_config = ApiModel.model_config | {
+        "json_schema_extra": validations(
+            cel(
+                "has(self.trainingRunRef) != has(self.uri)",
+                "set exactly one of model.trainingRunRef or model.uri",
+            ),
+            cel("!has(self.uri) || has(self.digest)", "model.uri needs model.digest, so the bytes are pinned"),
+            cel("!has(self.digest) || has(self.uri)", "model.digest goes with model.uri"),
+        )
+    }
+
+    training_run_ref: LocalObjectReference | None = Field(
+        default=None, description="A Succeeded TrainingRun in the same namespace whose bundle is served."
+    )
+    uri: str | None = Field(
+        default=None,
+        description="A bundle directory in the store, e.g. pvc://models/bundles/sha256-<hex>.",
+        max_length=2048,
+        pattern=r"^(pvc://|s3://|file:///).+$",
+    )
+    digest: str | None = Field(
+        default=None,
+        description="sha256 of the bundle's bundle.json, as sha256:<hex>.",
+        pattern=DIGEST_PATTERN,
+    )
+
+
+class AutoscalingSpec(ApiModel):
+    """A HorizontalPodAutoscaler on CPU utilization."""
+
+    model_config = ApiModel.model_config | {
+        "json_schema_extra": validations(
+            cel("self.maxReplicas >= self.minReplicas", "autoscaling.maxReplicas must be at least minReplicas"),
+        )
+    }
+
+    min_replicas: int = Field(default=1, description="Fewest serving pods.", ge=1, le=100)
+    max_replicas: int = Field(description="Most serving pods.", ge=1, le=100)
+    target_cpu_utilization_percentage: int = Field(
+        default=70,
+        alias="targetCPUUtilizationPercentage",
+        description="Average CPU use, in percent of requests, that the autoscaler aims for.",
+        ge=10,
+        le=100,
+    )
+
+
+class ServingSpec(ApiModel):
+    """Knobs of the inference server."""
+
+    threads: int | None = Field(
+        default=None,
+        description="ONNX Runtime intra-op threads; from the pod's CPU limit when unset.",
+        ge=1,
+        le=64,
+    )
+    max_request_bytes: int = Field(
+        default=4194304, description="Larger request bodies are refused with 413.", ge=1024, le=268435456
+    )
+    feedback_capacity: int = Field(
+        default=100000,
+        description="Recent predictions kept so that feedback can be matched to them by request id.",
+        ge=0,
+        le=10000000,
+    )
+
+
+class RollbackPolicy(ApiModel):
+    """When the operator goes back to the last good revision by itself."""
+
+    on_degraded: bool = Field(default=True, description="Roll back when a Monitor reports the serving model Degraded.")
+    on_failed_rollout: bool = Field(
+        default=True,
+        description="Roll back when a new revision is not available within progressDeadlineSeconds.",
+    )
+
+
+class ModelDeploymentSpec(ApiModel):
+    """Which model to serve, and how."""
+
+    model_config = ApiModel.model_config | {
+        "json_schema_extra": validations(
+            cel("!(has(self.replicas) && has(self.autoscaling))", "set replicas or autoscaling, not both"),
+        )
+    }
+
+    model: ModelSource = Field(description="The model bundle to serve.")
+    replicas: int | None = Field(
+        default=None,
+        description="Serving pods when autoscaling is unset (1 when neither is set).",
+        ge=0,
+        le=100,
+    )
+    autoscaling: AutoscalingSpec | None = Field(default=None, description="Scale on CPU instead of a fixed count.")
+    resources: ResourceRequirements | None = Field(default=None, description="CPU and memory of each serving pod.")
+    serving: ServingSpec = Field(default=ServingSpec(), description="Inference server settings.")
+    progress_deadline_seconds: int = Field(
+        default=600,
+        description="A new revision not available after this is a failed rollout.",
+        ge=30,
+        le=86400,
+    )
+    revision_history_limit: int = Field(default=10, description="Revisions kept in status.history.", ge=1, le=100)
+    rollback: RollbackPolicy = Field(default=RollbackPolicy(), description="Automatic rollback policy.")
+
+
+class Revision(ApiModel):
+    """One model that was, or is, deployed: the audit trail."""
+
+    revision: int = Field(description="Increasing revision number.")
+    model_digest: str = Field(description="Digest of the bundle.")
+    model_uri: str = Field(description="Where the bundle is stored.")
+    training_run: str | None = Field(default=None, description="The TrainingRun that produced it, if any.")
+    deployed_at: datetime = Field(description="When this revision was first rolled out.")
+    outcome: RevisionOutcome = Field(description="Progressing, Serving, Superseded, RolledBack or Failed.")
+    reason: str | None = Field(default=None, description="Why the outcome is what it is, in one sentence.")
+
+
+class ModelDeploymentStatus(ApiModel):
+    """What runs, and why."""
+
+    phase: DeploymentPhase | None = Field(
+        default=None, description="Pending, Progressing, Ready, RolledBack or Failed."
+    )
+    observed_generation: int | None = Field(default=None, description="The generation this status describes.")
+    conditions: list[Condition] | None = Field(
+        default=None,
+        description="Ready, Reconciling, Stalled and RolledBack, in the metav1.Condition shape.",
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
+    )
+    current_revision: int | None = Field(default=None, description="The revision the pods serve.")
+    current_digest: str | None = Field(default=None, description="Digest of the bundle the pods serve.")
+    desired_digest: str | None = Field(default=None, description="Digest that spec.model resolves to.")
+    history: list[Revision] | None = Field(default=None, description="Revisions, newest last.")
+    replicas: int | None = Field(default=None, description="Serving pods that exist.")
+    ready_replicas: int | None = Field(default=None, description="Serving pods that are ready.")
+    url: str | None = Field(default=None, description="In-cluster URL of the inference endpoint.")
+    deployment_name: str | None = Field(default=None, description="Name of the Deployment that runs the pods.")
+    message: str | None = Field(default=None, description="What is happening, in one sentence.")
+
+
+class ModelDeployment(ApiModel):
+    """A model served over HTTP by ONNX Runtime pods."""
+
+    api_version: Literal["mlops.yardarm.dev/v1alpha1"] = Field(
+        default="mlops.yardarm.dev/v1alpha1", description="API version."
+    )
+    kind: Literal["ModelDeployment"] = Field(default="ModelDeployment", description="Kind.")
+    metadata: dict[str, object] = Field(default_factory=dict, description="Standard object metadata.")
+    spec: ModelDeploymentSpec = Field(description="Which model to serve.")
+    status: ModelDeploymentStatus | None = Field(default=None, description="What runs.")
