@@ -1,0 +1,364 @@
+"""The raw ASGI application: routing, the V2/V1 endpoints, feedback, metrics and the lifespan.
+
+No framework: a dict maps each exact path (built once for the served model's name and version) to
+its handler, bodies are read only by endpoints that need them, and a response is two ``send``
+calls with a pre-rendered body. Bookkeeping that the client does not wait for (drift counters,
+feedback memory, latency histograms, access log) happens *after* the response has been sent.
+
+Routes (``{name}`` is the model name, ``{version}`` its revision label)::
+
+    GET  /v2                          server metadata
+    GET  /v2/health/live | /ready     liveness / readiness (503 until the model is loaded and warm)
+    GET  /v2/models/{name}[/versions/{version}]          model metadata
+    GET  /v2/models/{name}[/versions/{version}]/ready    model readiness
+    POST /v2/models/{name}[/versions/{version}]/infer    V2 inference
+    POST /v2/models/{name}[/versions/{version}]/feedback ground truth for a past request id
+    POST /v1/models/{name}:predict   V1 inference;  GET /v1/models/{name}  V1 status
+    GET  /metrics                     Prometheus exposition
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+import time
+import traceback
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from yardarm import __version__ as yardarm_version
+
+from . import codec
+from .errors import RequestError
+from .feedback import FeedbackStore
+from .logs import AccessLog, log_event
+from .metrics import DriftCounters, ServingMetrics
+from .model import Batch, Model, Prediction
+
+Scope = dict[str, Any]
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+Handler = Callable[[Scope, Receive], Awaitable[tuple[int, bytes, Any]]]
+
+JSON = b"application/json"
+
+
+@dataclass(frozen=True, slots=True)
+class ServeConfig:
+    """Request-path settings (see ``yardarm-serve --help``)."""
+
+    max_request_bytes: int = 8 * 1024 * 1024
+    feedback_capacity: int = 100_000
+    allow_missing: bool = False
+    access_log_sample: float = 1.0
+    #: Batches with more rows than this run in a worker thread so the event loop keeps serving.
+    executor_rows: int = 1024
+
+
+class _ClientGoneError(Exception):
+    """The client disconnected before its body arrived: nothing to answer."""
+
+
+def _error(message: str) -> bytes:
+    return orjson.dumps({"error": message})
+
+
+class ServingApp:
+    """ASGI app serving one model; the model is built in the background at startup."""
+
+    def __init__(
+        self,
+        loader: Callable[[], Model],
+        *,
+        name: str,
+        revision: str,
+        config: ServeConfig,
+        on_fatal: Callable[[], None] | None = None,
+    ) -> None:
+        self.name = name
+        self.revision = revision
+        self.config = config
+        self._loader = loader
+        self._on_fatal = on_fatal
+        self.metrics = ServingMetrics(name, revision)
+        self.access = AccessLog(
+            sample=config.access_log_sample,
+            on_drop=self.metrics.log_dropped.inc,
+            static={"model": name, "revision": revision},
+        )
+        self.feedback = FeedbackStore(config.feedback_capacity)
+        self.model: Model | None = None
+        self.policy: codec.Policy | None = None
+        self.drift: DriftCounters | None = None
+        self._metadata = b""
+        self._ids = itertools.count(1)
+        self._id_prefix = os.urandom(4).hex()
+        self._tasks: list[asyncio.Task[None]] = []
+        self.routes = self._build_routes()
+        self._server_metadata = orjson.dumps(
+            {"name": "yardarm", "version": yardarm_version, "extensions": ["yardarm_feedback"]}
+        )
+
+    # -- routing ---------------------------------------------------------------------------------
+
+    def _build_routes(self) -> dict[str, tuple[str, str, Handler]]:
+        routes: dict[str, tuple[str, str, Handler]] = {
+            "/v2": ("server", "GET", self._server),
+            "/v2/health/live": ("live", "GET", self._live),
+            "/v2/health/ready": ("ready", "GET", self._ready),
+            "/metrics": ("metrics", "GET", self._metrics),
+            f"/v1/models/{self.name}:predict": ("predict", "POST", self._predict),
+            f"/v1/models/{self.name}": ("v1_status", "GET", self._v1_status),
+        }
+        for base in (f"/v2/models/{self.name}", f"/v2/models/{self.name}/versions/{self.revision}"):
+            routes[base] = ("metadata", "GET", self._model_metadata)
+            routes[f"{base}/ready"] = ("model_ready", "GET", self._model_ready)
+            routes[f"{base}/infer"] = ("infer", "POST", self._infer)
+            routes[f"{base}/feedback"] = ("feedback", "POST", self._feedback)
+        return routes
+
+    def _unknown_path(self, path: str) -> RequestError:
+        """A 404 that says whether the model, the version or the endpoint is unknown."""
+        parts = path.split("/")
+        if path.startswith(("/v2/models/", "/v1/models/")) and len(parts) > 3:
+            name = parts[3].split(":", 1)[0]
+            if name != self.name:
+                return RequestError(404, f"Model {name!r} is not served here; this server serves {self.name!r}.")
+            if len(parts) > 5 and parts[4] == "versions" and parts[5] != self.revision:
+                return RequestError(
+                    404, f"Model {name!r} has no version {parts[5]!r}; this server serves {self.revision!r}."
+                )
+        return RequestError(404, f"No endpoint at {path}.")
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            await self._http(scope, receive, send)
+        elif kind == "lifespan":
+            await self._lifespan(receive, send)
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        start = time.perf_counter()
+        path = scope["path"]
+        route = self.routes.get(path)
+        after: Any = None
+        content_type = JSON
+        in_flight = None
+        if route is None:
+            endpoint = "unknown"
+            error = self._unknown_path(path)
+            status, body = error.status, _error(error.message)
+        else:
+            endpoint, method, handler = route
+            if scope["method"] != method:
+                status, body = 405, _error(f"{path} takes {method}, not {scope['method']}.")
+            else:
+                if endpoint in ("infer", "predict"):
+                    in_flight = self.metrics.in_flight
+                    in_flight.inc()
+                try:
+                    status, body, after = await handler(scope, receive)
+                except RequestError as exc:
+                    status, body = exc.status, _error(exc.message)
+                except _ClientGoneError:
+                    if in_flight is not None:
+                        in_flight.dec()
+                    return
+                except Exception as exc:  # a bug, never a client mistake: log it with its traceback
+                    status, body = 500, _error(f"Internal error: {type(exc).__name__}.")
+                    log_event("error", "unhandled error", path=path, traceback=traceback.format_exc())
+                if endpoint == "metrics" and status == 200:
+                    content_type = CONTENT_TYPE_LATEST.encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [(b"content-type", content_type), (b"content-length", str(len(body)).encode())],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+        # Everything below runs after the client has its answer.
+        request_id = None
+        if after is not None:
+            request_id = after[0]
+            self._account(*after)
+        if in_flight is not None:
+            in_flight.dec()
+        seconds = time.perf_counter() - start
+        self.metrics.request_done(endpoint, status, seconds)
+        self.access.record(scope["method"], path, status, seconds, request_id)
+
+    def _account(self, request_id: str, batch: Batch, prediction: Prediction, seconds: float) -> None:
+        self.metrics.inference_observe(seconds)
+        assert self.drift is not None
+        self.drift.add(batch, prediction)
+        predicted = prediction.labels if prediction.labels is not None else prediction.values
+        if predicted is not None:
+            self.feedback.remember(request_id, predicted)
+
+    async def _body(self, scope: Scope, receive: Receive) -> bytes:
+        """The request body, refused with 413 as soon as it is known to exceed the limit."""
+        limit = self.config.max_request_bytes
+        for key, value in scope["headers"]:
+            if key == b"content-length":
+                try:
+                    declared = int(value)
+                except ValueError:
+                    raise RequestError(400, "Content-Length is not a number.") from None
+                if declared > limit:
+                    raise RequestError(413, f"Request body of {declared} bytes exceeds the limit of {limit} bytes.")
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise _ClientGoneError
+        body: bytes = message.get("body", b"")
+        if not message.get("more_body", False):
+            return body
+        chunks = [body]
+        size = len(body)
+        while message.get("more_body", False):
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise _ClientGoneError
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > limit:
+                raise RequestError(413, f"Request body exceeds the limit of {limit} bytes.")
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def _require_model(self) -> tuple[Model, codec.Policy]:
+        if self.model is None or self.policy is None:
+            raise RequestError(503, f"Model {self.name!r} is not ready yet; it is still loading.")
+        return self.model, self.policy
+
+    def _new_id(self) -> str:
+        return f"{self._id_prefix}-{next(self._ids)}"
+
+    async def _run(self, model: Model, batch: Batch) -> tuple[Prediction, float]:
+        start = time.perf_counter()
+        if batch.rows > self.config.executor_rows:
+            prediction = await asyncio.get_running_loop().run_in_executor(None, model.run, batch)
+        else:
+            prediction = model.run(batch)
+        return prediction, time.perf_counter() - start
+
+    # -- handlers ----------------------------------------------------------------------------------
+
+    async def _infer(self, scope: Scope, receive: Receive) -> tuple[int, bytes, Any]:
+        model, policy = self._require_model()
+        body = await self._body(scope, receive)
+        batch, request_id, outputs = codec.parse_v2(body, policy)
+        prediction, seconds = await self._run(model, batch)
+        request_id = request_id or self._new_id()
+        return 200, codec.encode_v2(model, prediction, request_id, outputs), (request_id, batch, prediction, seconds)
+
+    async def _predict(self, scope: Scope, receive: Receive) -> tuple[int, bytes, Any]:
+        model, policy = self._require_model()
+        body = await self._body(scope, receive)
+        batch, request_id = codec.parse_v1(body, policy)
+        prediction, seconds = await self._run(model, batch)
+        request_id = request_id or self._new_id()
+        return 200, codec.encode_v1(model, prediction, request_id), (request_id, batch, prediction, seconds)
+
+    async def _feedback(self, scope: Scope, receive: Receive) -> tuple[int, bytes, Any]:
+        model, _ = self._require_model()
+        doc = codec.loads(await self._body(scope, receive))
+        if type(doc) is not dict:
+            raise RequestError(400, "Feedback must be a JSON object with 'id' and 'label' (or 'value').")
+        feedback_id = doc.get("id")
+        if type(feedback_id) is not str or not feedback_id:
+            raise RequestError(400, "Feedback needs 'id', the id of a recent inference request.")
+        labels = self.metrics.labels
+        if model.task == "classification":
+            label = doc.get("label")
+            if type(label) not in (str, int):
+                raise RequestError(400, "Feedback for a classifier needs 'label', the true class (a string).")
+            predicted = self.feedback.take(feedback_id)
+            correct = str(label) == predicted
+            self.metrics.feedback.labels(*labels, "correct" if correct else "incorrect").inc()
+            result: dict[str, object] = {"id": feedback_id, "label": str(label), "predicted": predicted}
+            result["correct"] = correct
+        else:
+            value = doc.get("value")
+            if type(value) not in (int, float):
+                raise RequestError(400, "Feedback for a regressor needs 'value', the true number.")
+            predicted_value = float(self.feedback.take(feedback_id))  # type: ignore[arg-type]
+            squared = (float(value) - predicted_value) ** 2
+            self.metrics.feedback.labels(*labels, "scored").inc()
+            self.metrics.squared_error.observe(squared)
+            result = {"id": feedback_id, "value": value, "predicted": predicted_value, "squared_error": squared}
+        return 200, orjson.dumps(result), None
+
+    async def _model_metadata(self, scope: Scope, receive: Receive) -> tuple[int, bytes, Any]:
+        self._require_model()
+        return 200, self._metadata, None
+
+    async def _model_ready(self, scope: Scope, receive: Receive) -> tuple[int, bytes, Any]:
+        ready = self.model is not None
+        return (200 if ready else 503), orjson.dumps({"name": self.name, "ready": ready}), None
+
+    async def _v1_status(self, scope: Scope, receive: Receive) -> tuple[int, bytes, Any]:
+        ready = self.model is not None
+        return (200 if ready else 503), orjson.dumps({"name": self.name, "ready": ready}), None
+
+    async def _server(self, scope: Scope, receive: Receive) -> tuple[int, bytes, Any]:
+        return 200, self._server_metadata, None
+
+    async def _live(self, scope: Scope, receive: Receive) -> tuple[int, bytes, Any]:
+        return 200, b'{"live":true}', None
+
+    async def _ready(self, scope: Scope, receive: Receive) -> tuple[int, bytes, Any]:
+        if self.model is None:
+            return 503, b'{"ready":false}', None
+        return 200, b'{"ready":true}', None
+
+    async def _metrics(self, scope: Scope, receive: Receive) -> tuple[int, bytes, Any]:
+        return 200, generate_latest(self.metrics.registry), None
+
+    # -- lifespan ----------------------------------------------------------------------------------
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                self._tasks.append(asyncio.create_task(self.access.run()))
+                self._tasks.append(asyncio.create_task(self._load()))
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                self.model = None  # not ready while the process winds down
+                for task in self._tasks:
+                    task.cancel()
+                await asyncio.gather(*self._tasks, return_exceptions=True)
+                log_event("info", "server stopped", model=self.name, revision=self.revision)
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def _load(self) -> None:
+        """Build the session and warm it up in a thread; the server answers probes meanwhile."""
+        start = time.perf_counter()
+        try:
+            model = await asyncio.get_running_loop().run_in_executor(None, self._loader)
+        except Exception as exc:
+            log_event("error", "model failed to load", model=self.name, error=str(exc))
+            if self._on_fatal is not None:
+                self._on_fatal()
+            return
+        self.policy = codec.Policy(model, allow_missing=self.config.allow_missing)
+        self.drift = self.metrics.attach_model(model)
+        self._metadata = orjson.dumps(model.metadata())
+        self.model = model
+        self.metrics.ready.set(1)
+        log_event(
+            "info",
+            "model ready",
+            model=self.name,
+            revision=self.revision,
+            digest=model.digest,
+            threads=model.threads,
+            load_seconds=round(time.perf_counter() - start, 3),
+        )

@@ -1,0 +1,112 @@
+"""``yardarm-serve``: verify a bundle, then serve it over HTTP with uvicorn (uvloop + httptools).
+
+The bundle's digest is checked before the port opens, so a wrong or tampered bundle exits non-zero
+at once (the pod crash-loops with a clear log line). The ONNX Runtime session is then built and
+warmed up in the background while liveness already answers; readiness turns 200 only after that.
+SIGTERM stops accepting connections, lets in-flight requests finish (up to
+``--graceful-timeout``) and exits 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import uvicorn
+
+from yardarm.bundle import BundleError, read_bundle, sha256_bytes
+
+from .app import ServeConfig, ServingApp
+from .cgroup import intra_op_threads
+from .logs import log_event
+from .model import Model
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="yardarm-serve", description=__doc__.splitlines()[0])
+    parser.add_argument("--bundle", type=Path, required=True, help="bundle directory (model.onnx + bundle.json)")
+    parser.add_argument("--digest", help="expected bundle digest, sha256:<hex>; refuse to serve on mismatch")
+    parser.add_argument("--model-name", help="name in URLs (default: the bundle's TrainingRun, else 'model')")
+    parser.add_argument("--revision", default="1", help="revision label: the V2 model version (default 1)")
+    parser.add_argument("--host", default="0.0.0.0")
+    parser.add_argument("--port", type=int, default=8080)
+    parser.add_argument("--threads", type=int, help="ONNX Runtime intra-op threads (default: cgroup CPU quota)")
+    parser.add_argument("--max-request-bytes", type=int, default=8 * 1024 * 1024, help="larger bodies get 413")
+    parser.add_argument("--feedback-capacity", type=int, default=100_000, help="rows remembered for feedback")
+    parser.add_argument(
+        "--allow-missing",
+        action="store_true",
+        help="pass null numeric values to the model as NaN instead of rejecting them with 400",
+    )
+    parser.add_argument(
+        "--access-log-sample",
+        type=float,
+        default=1.0,
+        help="fraction of successful requests written to the access log (errors always are)",
+    )
+    parser.add_argument("--graceful-timeout", type=float, default=25.0, help="seconds to drain on SIGTERM")
+    parser.add_argument("--no-warmup", action="store_true", help="skip warm-up inferences (tests only)")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        manifest, model_bytes = read_bundle(args.bundle, args.digest)
+    except (BundleError, ValueError, OSError) as exc:
+        log_event("error", "cannot read bundle", bundle=str(args.bundle), error=str(exc))
+        return 2
+    digest = args.digest or sha256_bytes((args.bundle / "bundle.json").read_bytes())
+    name = args.model_name or manifest.lineage.training_run or "model"
+
+    def load() -> Model:
+        model = Model(
+            manifest,
+            model_bytes,
+            digest=digest,
+            name=name,
+            revision=args.revision,
+            threads=intra_op_threads(args.threads),
+        )
+        if not args.no_warmup:
+            model.warm_up()
+        return model
+
+    failed: list[bool] = []
+    server: uvicorn.Server | None = None
+
+    def fatal() -> None:
+        failed.append(True)
+        if server is not None:
+            server.should_exit = True
+
+    config = ServeConfig(
+        max_request_bytes=args.max_request_bytes,
+        feedback_capacity=args.feedback_capacity,
+        allow_missing=args.allow_missing,
+        access_log_sample=args.access_log_sample,
+    )
+    app = ServingApp(load, name=name, revision=args.revision, config=config, on_fatal=fatal)
+    log_event("info", "starting", model=name, revision=args.revision, digest=digest, port=args.port)
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app,
+            host=args.host,
+            port=args.port,
+            loop="uvloop",
+            http="httptools",
+            lifespan="on",
+            access_log=False,
+            log_level="warning",
+            server_header=False,
+            date_header=False,
+            timeout_graceful_shutdown=args.graceful_timeout,
+        )
+    )
+    server.run()
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

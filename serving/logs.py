@@ -1,0 +1,104 @@
+"""Structured JSON logs: one object per line, and an access log kept off the request path.
+
+Requests only append a tuple to a bounded deque; a background task formats and writes the queued
+records in one write every :data:`FLUSH_SECONDS`. When the writer falls behind, records are dropped
+and counted instead of slowing requests. Errors (status >= 400) are always logged; successful
+requests are sampled (``--access-log-sample``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from collections import deque
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import BinaryIO
+
+import orjson
+
+FLUSH_SECONDS = 0.25
+
+
+def _timestamp(seconds: float) -> str:
+    return datetime.fromtimestamp(seconds, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def log_event(level: str, message: str, stream: BinaryIO | None = None, **fields: object) -> None:
+    """Write one structured log line now (startup, shutdown, errors: rare events)."""
+    record = {"ts": _timestamp(time.time()), "level": level, "msg": message, **fields}
+    out = stream or sys.stdout.buffer
+    out.write(orjson.dumps(record, default=str) + b"\n")
+    out.flush()
+
+
+class AccessLog:
+    """Access-log records queued by requests and written in batches by :meth:`run`."""
+
+    def __init__(
+        self,
+        *,
+        sample: float = 1.0,
+        capacity: int = 65536,
+        stream: BinaryIO | None = None,
+        on_drop: Callable[[], None] | None = None,
+        static: dict[str, str] | None = None,
+    ) -> None:
+        self._queue: deque[tuple[float, str, str, int, float, str | None]] = deque()
+        self._capacity = capacity
+        self._every = 0 if sample <= 0 else max(1, round(1 / min(sample, 1.0)))
+        self._seen = 0
+        self._stream = stream
+        self._on_drop = on_drop
+        self._static = static or {}
+
+    def record(self, method: str, path: str, status: int, seconds: float, request_id: str | None) -> None:
+        """Queue one record (sampled when the request succeeded)."""
+        if status < 400:
+            if self._every == 0:
+                return
+            if self._every > 1:
+                self._seen += 1
+                if self._seen % self._every:
+                    return
+        if len(self._queue) >= self._capacity:
+            if self._on_drop is not None:
+                self._on_drop()
+            return
+        self._queue.append((time.time(), method, path, status, seconds, request_id))
+
+    def flush(self) -> None:
+        """Format and write everything queued, in one write."""
+        queue = self._queue
+        if not queue:
+            return
+        static = self._static
+        lines = []
+        while queue:
+            ts, method, path, status, seconds, request_id = queue.popleft()
+            record = {
+                "ts": _timestamp(ts),
+                "level": "info" if status < 500 else "error",
+                "msg": "access",
+                **static,
+                "method": method,
+                "path": path,
+                "status": status,
+                "duration_ms": round(seconds * 1000, 3),
+                "id": request_id,
+            }
+            lines.append(orjson.dumps(record))
+        lines.append(b"")
+        out = self._stream or sys.stdout.buffer
+        out.write(b"\n".join(lines))
+        out.flush()
+
+    async def run(self) -> None:
+        """Background writer: flush every :data:`FLUSH_SECONDS` until cancelled, then once more."""
+        try:
+            while True:
+                await asyncio.sleep(FLUSH_SECONDS)
+                self.flush()
+        finally:
+            self.flush()

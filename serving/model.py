@@ -1,0 +1,275 @@
+"""The loaded model: one ONNX Runtime session and everything derived from the bundle, built once.
+
+Everything a request needs that does not depend on the request (feature order, ONNX input names
+and dtypes, output datatypes, class-label lookup, metadata JSON) is computed here at load time so
+the request path only converts arrays and calls ``InferenceSession.run``.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+from yardarm.bundle import BundleManifest, read_bundle, sha256_bytes
+
+from .cgroup import intra_op_threads
+
+#: ONNX tensor type → (numpy dtype, Open Inference Protocol datatype).
+ONNX_TYPES: dict[str, tuple[type, str]] = {
+    "tensor(float)": (np.float32, "FP32"),
+    "tensor(double)": (np.float64, "FP64"),
+    "tensor(int64)": (np.int64, "INT64"),
+    "tensor(int32)": (np.int32, "INT32"),
+    "tensor(string)": (np.object_, "BYTES"),
+}
+
+
+class ModelLoadError(Exception):
+    """The bundle cannot be served (digest mismatch, schema disagreeing with the ONNX graph)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Feature:
+    """One input feature, as the bundle declares it and the ONNX graph takes it."""
+
+    name: str
+    position: int  # place in the bundle's feature order
+    categorical: bool
+    datatype: str  # the bundle's Open Inference Protocol datatype
+    onnx_dtype: type
+
+
+@dataclass(slots=True)
+class Batch:
+    """A validated request: numeric features as one matrix, categorical ones as string columns.
+
+    ``numeric`` is float64 ``(rows, n_numeric)`` in the order of :attr:`Model.numeric`; it is what
+    both the ONNX feeds and the drift bins are computed from, so the request is converted once.
+    """
+
+    rows: int
+    numeric: np.ndarray
+    categorical: list[np.ndarray]
+
+
+@dataclass(slots=True)
+class Prediction:
+    """ONNX Runtime's outputs for a batch plus the per-row prediction in a uniform form.
+
+    ``labels`` holds class names (classifiers, object array) and ``values`` predicted numbers
+    (regressors); exactly one is set.
+    """
+
+    outputs: dict[str, np.ndarray]
+    labels: np.ndarray | None
+    values: np.ndarray | None
+
+
+class Model:
+    """An ONNX Runtime session for one bundle, with the request-independent work done once."""
+
+    def __init__(
+        self,
+        manifest: BundleManifest,
+        model_bytes: bytes,
+        *,
+        digest: str,
+        name: str,
+        revision: str,
+        threads: int,
+    ) -> None:
+        self.manifest = manifest
+        self.digest = digest
+        self.name = name
+        self.revision = revision
+        self.threads = threads
+        self.task = manifest.task
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        # Spinning workers burn the pod's CPU quota between requests; small tabular models gain
+        # nothing from it, and the event loop needs that CPU.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        options.log_severity_level = 3
+        self.session = ort.InferenceSession(model_bytes, options, providers=["CPUExecutionProvider"])
+        self._run = self.session.run
+        onnx_inputs = {i.name: i for i in self.session.get_inputs()}
+        self.features: list[Feature] = []
+        for position, spec in enumerate(manifest.inputs):
+            node = onnx_inputs.get(spec.name)
+            if node is None:
+                raise ModelLoadError(f"bundle input {spec.name!r} is not an input of the ONNX graph")
+            if node.type not in ONNX_TYPES:
+                raise ModelLoadError(f"ONNX input {spec.name!r} has unsupported type {node.type}")
+            categorical = spec.type == "categorical"
+            if categorical != (node.type == "tensor(string)"):
+                raise ModelLoadError(f"feature {spec.name!r} is {spec.type} but the ONNX input is {node.type}")
+            self.features.append(Feature(spec.name, position, categorical, spec.datatype, ONNX_TYPES[node.type][0]))
+        if len(onnx_inputs) != len(self.features):
+            extra = sorted(set(onnx_inputs) - {f.name for f in self.features})
+            raise ModelLoadError(f"ONNX inputs {extra} are not declared in the bundle")
+        self.feature_names = [f.name for f in self.features]
+        self.by_name = {f.name: f for f in self.features}
+        self.numeric = [f for f in self.features if not f.categorical]
+        self.categorical = [f for f in self.features if f.categorical]
+        #: Column of each numeric feature in Batch.numeric, by name.
+        self.numeric_column = {f.name: i for i, f in enumerate(self.numeric)}
+        self.categorical_column = {f.name: i for i, f in enumerate(self.categorical)}
+        # Numeric features grouped by ONNX dtype, so a batch is cast once per group, not per feature.
+        groups: dict[type, list[int]] = {}
+        for i, feature in enumerate(self.numeric):
+            groups.setdefault(feature.onnx_dtype, []).append(i)
+        self._groups = [
+            (dtype, np.asarray(cols), [self.numeric[c].name for c in cols]) for dtype, cols in groups.items()
+        ]
+        self._all_one_group = len(self._groups) == 1 and len(self._groups[0][1]) == len(self.numeric)
+        self._categorical_names = [f.name for f in self.categorical]
+
+        onnx_outputs = {o.name: o for o in self.session.get_outputs()}
+        self.output_names = [name for name in manifest.outputs if name in onnx_outputs] or list(onnx_outputs)
+        self.output_datatypes = {n: ONNX_TYPES.get(onnx_outputs[n].type, (None, "BYTES"))[1] for n in onnx_outputs}
+        self.output_shapes = {
+            n: [d if isinstance(d, int) else -1 for d in onnx_outputs[n].shape] for n in self.output_names
+        }
+        self.class_labels: list[str] | None = manifest.class_labels
+        self.label_output = self.output_names[0]
+        self.probabilities_output: str | None = None
+        if self.task == "classification":
+            if "label" in self.output_names:
+                self.label_output = "label"
+            candidates = [n for n in self.output_names if n != self.label_output]
+            if "probabilities" in candidates:
+                self.probabilities_output = "probabilities"
+            elif candidates:
+                self.probabilities_output = candidates[0]
+            # Classifiers answer with class names, whatever the graph's label tensor type is.
+            self.output_datatypes[self.label_output] = "BYTES"
+        self._label_is_string = onnx_outputs[self.label_output].type == "tensor(string)"
+        self._class_array = np.asarray(self.class_labels or [], dtype=object)
+        self._class_values: np.ndarray | None = None
+        if self.task == "classification" and not self._label_is_string:
+            try:
+                values = np.asarray([int(c) for c in self.class_labels or []], dtype=np.int64)
+            except ValueError:
+                values = None  # labels are names but the graph emits indices
+            if values is not None:
+                order = np.argsort(values, kind="stable")
+                self._class_values = values[order]
+                self._class_array = self._class_array[order]
+
+    @classmethod
+    def load(
+        cls,
+        directory: Path,
+        *,
+        digest: str | None,
+        name: str | None,
+        revision: str | None,
+        threads: int | None,
+    ) -> Model:
+        """Read and verify a bundle, then build the session (threads sized from the cgroup quota)."""
+        manifest, model_bytes = read_bundle(directory, digest)
+        actual = digest or sha256_bytes((directory / "bundle.json").read_bytes())
+        model_name = name or manifest.lineage.training_run or directory.name
+        return cls(
+            manifest,
+            model_bytes,
+            digest=actual,
+            name=model_name,
+            revision=revision or "1",
+            threads=intra_op_threads(threads),
+        )
+
+    def feeds(self, batch: Batch) -> dict[str, np.ndarray]:
+        """ONNX inputs for a batch: each feature a contiguous ``(rows, 1)`` array of its ONNX dtype."""
+        rows = batch.rows
+        feeds: dict[str, np.ndarray] = {}
+        if self.numeric:
+            numeric = batch.numeric
+            for dtype, cols, names in self._groups:
+                block = numeric.T if self._all_one_group else numeric[:, cols].T
+                # Transposed copy: each feature's column becomes one contiguous row.
+                with np.errstate(over="ignore", invalid="ignore"):
+                    cast = np.ascontiguousarray(block, dtype=dtype)
+                for j, name in enumerate(names):
+                    feeds[name] = cast[j].reshape(rows, 1)
+        for name, column in zip(self._categorical_names, batch.categorical, strict=True):
+            feeds[name] = column.reshape(rows, 1)
+        return feeds
+
+    def run(self, batch: Batch) -> Prediction:
+        """Run the session and put its answer in the uniform :class:`Prediction` form."""
+        raw = self._run(self.output_names, self.feeds(batch))
+        outputs = dict(zip(self.output_names, raw, strict=True))
+        if self.task == "classification":
+            label = outputs[self.label_output].reshape(-1)
+            if not self._label_is_string:
+                label = self._label_names(label)
+            outputs[self.label_output] = label
+            return Prediction(outputs, label, None)
+        values = outputs[self.label_output].reshape(-1).astype(np.float64, copy=False)
+        return Prediction(outputs, None, values)
+
+    def _label_names(self, label: np.ndarray) -> np.ndarray:
+        """Class names for a numeric label tensor: by class value when labels are ints, else by index."""
+        if self._class_values is not None:
+            idx = np.searchsorted(self._class_values, label)
+            idx = np.clip(idx, 0, len(self._class_values) - 1)
+            return self._class_array[idx]
+        if len(self._class_array):
+            return self._class_array[np.clip(label.astype(np.int64), 0, len(self._class_array) - 1)]
+        return label.astype(str).astype(object)
+
+    def example_batch(self, rows: int) -> Batch:
+        """A batch of plausible values (reference bin edges, first category) for warm-up."""
+        numeric = np.zeros((rows, len(self.numeric)), dtype=np.float64)
+        profiles = {p.name: p for p in self.manifest.profile.features}
+        for j, feature in enumerate(self.numeric):
+            bins = profiles.get(feature.name)
+            if bins is not None and bins.bins.kind == "numeric" and bins.bins.edges:
+                numeric[:, j] = bins.bins.edges[len(bins.bins.edges) // 2]
+        categorical = []
+        for feature in self.categorical:
+            bins = profiles.get(feature.name)
+            value = bins.bins.categories[0] if bins is not None and bins.bins.kind == "categorical" else ""
+            categorical.append(np.full(rows, value, dtype=object))
+        return Batch(rows, numeric, categorical)
+
+    def warm_up(self, rounds: int = 20) -> float:
+        """Run the session a few times at small and batch sizes so the first requests are not slow."""
+        start = time.perf_counter()
+        for rows in (1, 8, 256):
+            batch = self.example_batch(rows)
+            for _ in range(rounds):
+                self.run(batch)
+        return time.perf_counter() - start
+
+    def metadata(self) -> dict[str, object]:
+        """The V2 model-metadata body (computed once; the app serializes it once)."""
+        inputs = [{"name": f.name, "datatype": f.datatype, "shape": [-1, 1]} for f in self.features]
+        outputs = [
+            {"name": n, "datatype": self.output_datatypes[n], "shape": self.output_shapes[n]} for n in self.output_names
+        ]
+        parameters: dict[str, object] = {
+            "task": self.task,
+            "digest": self.digest,
+            "revision": self.revision,
+            "features": self.feature_names,
+            "tensor_input": {"shape": [-1, len(self.features)], "note": "one 2-D input, features in order"},
+        }
+        if self.class_labels is not None:
+            parameters["class_labels"] = self.class_labels
+        return {
+            "name": self.name,
+            "versions": [self.revision],
+            "platform": "onnxruntime_onnx",
+            "inputs": inputs,
+            "outputs": outputs,
+            "parameters": parameters,
+        }
