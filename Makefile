@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: dev deps test unit lint format crds clean
+.PHONY: dev deps test unit lint format crds demo clean
 
 ## dev: create the virtualenv and install Yardarm editable with every extra
 dev: $(VENV)/.installed
@@ -23,6 +23,10 @@ deps:
 ## test: every test: unit, component, integration (real control plane), e2e (real node)
 test: dev deps
 	$(BIN)/pytest
+
+## demo: the whole lifecycle on a local single-node cluster (add ARGS=--keep to leave it running)
+demo: dev
+	$(BIN)/python hack/demo.py $(ARGS)
 
 ## unit: the fast, pure tests only
 unit: dev
