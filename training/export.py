@@ -1,0 +1,191 @@
+"""ONNX export with skl2onnx, and the parity check that proves ONNX Runtime reproduces scikit-learn.
+
+The exported graph takes one input per feature — ``FloatTensorType([None, 1])`` for numeric,
+``StringTensorType([None, 1])`` for categorical — so each column keeps its own datatype, and
+produces ``label`` plus, for classifiers, ``probabilities`` as a plain ``[N, classes]`` tensor
+(``zipmap`` off). Regressors' single output is renamed to ``label`` (shape ``[N, 1]``).
+
+Parity tolerance. ONNX Runtime computes in float32 where scikit-learn uses float64, so outputs
+differ by float32 rounding (~6e-8 relative per operation, accumulating over features and trees).
+We allow ``PARITY_RTOL * max(1, max |reference|)``: 1e-4 absolute for probabilities (which lie in
+[0, 1]) and 1e-4 relative to the prediction scale for regression and decision scores — two orders of
+magnitude above the float32 noise of the allow-listed models, yet far below any error that would
+change a decision. Labels must agree except on rows where scikit-learn's top two classes are
+themselves within the tolerance (a true tie that float32 may break either way).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pandas as pd
+from skl2onnx import to_onnx
+from skl2onnx.common.data_types import FloatTensorType, StringTensorType
+from sklearn.pipeline import Pipeline
+
+from yardarm.api.dataset import FeatureSpec
+from yardarm.api.trainingrun import Task
+from yardarm.bundle import InputFeature, ParityReport
+
+#: The ai.onnx opset the model is written for: supported by every ONNX Runtime since 1.13.
+TARGET_OPSET = 17
+#: The ai.onnx.ml opset matching it.
+TARGET_ML_OPSET = 3
+PARITY_RTOL = 1e-4
+LABEL = "label"
+PROBABILITIES = "probabilities"
+
+
+def _patch_hist_gradient_boosting() -> None:
+    """Work around skl2onnx 1.20 passing a Python ``bool`` for leaf nodes' missing-value direction.
+
+    Newer ``onnx`` refuses bools in an int-list attribute, so every HistGradientBoosting model
+    failed to convert. The wrapper casts that one argument to int; the emitted graph is what
+    skl2onnx intended. Idempotent, and a no-op once skl2onnx stops calling ``add_node`` this way.
+    """
+    from skl2onnx.common import tree_ensemble
+
+    original = tree_ensemble.add_node
+    if getattr(original, "_yardarm_patched", False):
+        return
+
+    def add_node(*args: object, nodes_missing_value_tracks_true: object = 0, **kwargs: object) -> object:
+        return original(*args, nodes_missing_value_tracks_true=int(nodes_missing_value_tracks_true), **kwargs)  # type: ignore[call-overload]
+
+    add_node._yardarm_patched = True  # type: ignore[attr-defined]
+    tree_ensemble.add_node = add_node
+
+
+_patch_hist_gradient_boosting()
+
+
+@dataclass(frozen=True)
+class ExportedModel:
+    """The serialized model and what the manifest says about it."""
+
+    model_bytes: bytes
+    inputs: list[InputFeature]
+    outputs: list[str]
+    opset: int
+
+
+def input_features(features: Sequence[FeatureSpec]) -> list[InputFeature]:
+    """The manifest's input schema: FP32 for numeric, BYTES (strings) for categorical."""
+    return [
+        InputFeature(name=f.name, type=f.type, datatype="FP32" if f.type == "numeric" else "BYTES") for f in features
+    ]
+
+
+def _rename_outputs(model: onnx.ModelProto, mapping: dict[str, str]) -> None:
+    for node in model.graph.node:
+        for i, name in enumerate(node.output):
+            if name in mapping:
+                node.output[i] = mapping[name]
+        for i, name in enumerate(node.input):
+            if name in mapping:
+                node.input[i] = mapping[name]
+    for output in model.graph.output:
+        if output.name in mapping:
+            output.name = mapping[output.name]
+
+
+def export_onnx(pipeline: Pipeline, features: Sequence[FeatureSpec], task: Task) -> ExportedModel:
+    """Convert a fitted Pipeline; outputs are ``label`` (+ ``probabilities`` for classifiers)."""
+    initial_types = [
+        (f.name, FloatTensorType([None, 1]) if f.type == "numeric" else StringTensorType([None, 1])) for f in features
+    ]
+    estimator = pipeline.steps[-1][1]
+    # Only probabilistic classifiers have a ZipMap to turn off. LinearSVC emits a plain score tensor,
+    # but skl2onnx adds zipmap to any classifier in a Pipeline that has no options of its own: an empty
+    # entry stops that.
+    options: dict[int, dict[str, object]] | None = None
+    if task == "classification":
+        options = {id(estimator): {"zipmap": False} if hasattr(estimator, "predict_proba") else {}}
+    model = to_onnx(
+        pipeline,
+        initial_types=initial_types,
+        target_opset={"": TARGET_OPSET, "ai.onnx.ml": TARGET_ML_OPSET},
+        options=options,
+    )
+    names = [o.name for o in model.graph.output]
+    if task == "classification":
+        if len(names) != 2:
+            raise RuntimeError(f"skl2onnx produced outputs {names}, expected label and probabilities")
+        _rename_outputs(model, {names[0]: LABEL, names[1]: PROBABILITIES})
+        outputs = [LABEL, PROBABILITIES]
+    else:
+        if len(names) != 1:
+            raise RuntimeError(f"skl2onnx produced outputs {names}, expected one prediction")
+        _rename_outputs(model, {names[0]: LABEL})
+        outputs = [LABEL]
+    onnx.checker.check_model(model)
+    opset = next(o.version for o in model.opset_import if o.domain in ("", "ai.onnx"))
+    return ExportedModel(model.SerializeToString(), input_features(features), outputs, int(opset))
+
+
+def onnx_feeds(x: pd.DataFrame, features: Sequence[FeatureSpec]) -> dict[str, np.ndarray]:
+    """ORT inputs for a frame: float32 columns for numeric features, string columns for categorical."""
+    return {
+        f.name: (
+            x[[f.name]].to_numpy(dtype=np.float32)
+            if f.type == "numeric"
+            else x[[f.name]].to_numpy(dtype=object).astype(str)
+        )
+        for f in features
+    }
+
+
+def session(model_bytes: bytes) -> ort.InferenceSession:
+    """A single-threaded ORT session (the Job's CPU share is small and parity runs once)."""
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    return ort.InferenceSession(model_bytes, sess_options=options, providers=["CPUExecutionProvider"])
+
+
+def check_parity(
+    model_bytes: bytes,
+    features: Sequence[FeatureSpec],
+    x: pd.DataFrame,
+    reference_labels: np.ndarray,
+    reference_values: np.ndarray,
+    task: Task,
+) -> ParityReport:
+    """Compare ORT with scikit-learn on ``x``.
+
+    ``reference_values`` are scikit-learn's probabilities (or decision scores) for classifiers and
+    predictions for regressors; ``reference_labels`` its predicted labels (classifiers).
+    """
+    outputs = session(model_bytes).run(None, onnx_feeds(x, features))
+    ref = np.asarray(reference_values, dtype=np.float64)
+    if task == "classification":
+        onnx_labels, onnx_values = np.ravel(outputs[0]), np.asarray(outputs[1], dtype=np.float64)
+        if ref.ndim == 1 and onnx_values.ndim == 2:  # binary decision scores: sklearn gives one column
+            onnx_values = onnx_values[:, -1]
+    else:
+        onnx_labels, onnx_values = None, np.ravel(outputs[0]).astype(np.float64)
+        ref = np.ravel(ref)
+    if onnx_values.shape != ref.shape:
+        raise RuntimeError(f"ONNX output shape {onnx_values.shape} differs from scikit-learn's {ref.shape}")
+    tolerance = PARITY_RTOL * max(1.0, float(np.max(np.abs(ref))) if ref.size else 1.0)
+    max_abs_diff = float(np.max(np.abs(onnx_values - ref))) if ref.size else 0.0
+    if onnx_labels is None:
+        return ParityReport(max_abs_diff=max_abs_diff, tolerance=tolerance, passed=max_abs_diff <= tolerance)
+    same = np.array([str(a) == str(b) for a, b in zip(onnx_labels, np.ravel(reference_labels), strict=True)])
+    agreement = float(same.mean()) if same.size else 1.0
+    if ref.ndim == 2 and ref.shape[1] >= 2:
+        top2 = np.sort(ref, axis=1)[:, -2:]
+        margin = top2[:, 1] - top2[:, 0]
+    else:
+        margin = np.abs(ref)
+    disagreements_explained = bool(np.all(margin[~same] <= tolerance))
+    return ParityReport(
+        max_abs_diff=max_abs_diff,
+        label_agreement=agreement,
+        tolerance=tolerance,
+        passed=max_abs_diff <= tolerance and disagreements_explained,
+    )

@@ -1,0 +1,152 @@
+"""Reading a Dataset's source into bytes (which are digested) and a DataFrame (which is profiled).
+
+Schemes: ``builtin://NAME`` (scikit-learn's bundled sets, no download), plain paths and
+``file://``, ``pvc://claim/path`` (the claim mounted at ``/artifacts``), ``https://`` and
+``s3://``. The digest is the sha256 of the exact bytes read, so the same file always has the same
+digest; a builtin set is digested through a canonical CSV rendering of its frame.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import urllib.error
+import urllib.request
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+from minio.error import S3Error
+
+from yardarm.api.dataset import BUILTIN_DATASETS, DataSource
+from yardarm.bundle import sha256_bytes
+from yardarm.store import PVC_MOUNT
+from yardarm.training.errors import BadInputError, UnreachableError
+from yardarm.training.s3 import S3Settings, make_client
+
+#: Seconds an https:// download may stall before the source counts as unreachable.
+HTTP_TIMEOUT = 30.0
+#: Column that holds the target of a builtin set.
+BUILTIN_TARGET = "target"
+
+
+@dataclass(frozen=True)
+class SourceData:
+    """What was read: the bytes that were digested, their digest and the parsed frame."""
+
+    content: bytes
+    digest: str
+    frame: pd.DataFrame
+
+
+def sanitize_name(name: str) -> str:
+    """A column name usable as an ONNX input and in a URL: ``sepal length (cm)`` → ``sepal_length_cm``."""
+    return re.sub(r"[^0-9a-zA-Z]+", "_", name).strip("_").lower() or "column"
+
+
+def builtin_frame(name: str) -> pd.DataFrame:
+    """A scikit-learn bundled data set as one frame, sanitized feature names and a ``target`` column."""
+    from sklearn import datasets  # deferred: only builtin sources pay for the import
+
+    if name not in BUILTIN_DATASETS:
+        raise BadInputError(
+            f"builtin://{name} is not a bundled data set; use one of {', '.join(BUILTIN_DATASETS)}.",
+            reason="UnknownBuiltinDataset",
+        )
+    bunch = getattr(datasets, f"load_{name}")(as_frame=True)
+    features = bunch.data.rename(columns=sanitize_name)
+    return features.assign(**{BUILTIN_TARGET: bunch.target.to_numpy()})
+
+
+def canonical_csv(frame: pd.DataFrame) -> bytes:
+    """A stable CSV rendering (no index, ``\\n`` line ends, shortest round-trip floats) for digesting."""
+    return frame.to_csv(index=False, lineterminator="\n").encode()
+
+
+def fetch_bytes(source: DataSource, *, env: Mapping[str, str] | None = None, pvc_mount: str = PVC_MOUNT) -> bytes:
+    """The raw bytes of a non-builtin source; unreachable or missing sources raise :class:`UnreachableError`."""
+    uri = source.uri
+    if uri.startswith("https://"):
+        return _fetch_https(uri)
+    if uri.startswith("s3://"):
+        return _fetch_s3(source, env)
+    if uri.startswith("file://"):
+        path = Path(uri.removeprefix("file://"))
+    elif uri.startswith("pvc://"):
+        _claim, _, sub = uri.removeprefix("pvc://").partition("/")
+        path = Path(pvc_mount, sub)
+    elif uri.startswith("/"):
+        path = Path(uri)
+    else:
+        raise BadInputError(f"The source URI {uri!r} has an unknown scheme.", reason="InvalidSourceURI")
+    try:
+        return path.read_bytes()
+    except FileNotFoundError as exc:
+        raise UnreachableError(f"The data file {path} does not exist.", reason="SourceNotFound") from exc
+    except OSError as exc:
+        raise UnreachableError(f"The data file {path} cannot be read: {exc.strerror or exc}.") from exc
+
+
+def _fetch_https(uri: str) -> bytes:
+    request = urllib.request.Request(uri, headers={"User-Agent": "yardarm-train"})
+    try:
+        with urllib.request.urlopen(request, timeout=HTTP_TIMEOUT) as response:
+            return response.read()
+    except urllib.error.HTTPError as exc:
+        reason = "SourceNotFound" if exc.code == 404 else "SourceUnreachable"
+        raise UnreachableError(f"Downloading {uri} failed with HTTP {exc.code} {exc.reason}.", reason=reason) from exc
+    except (urllib.error.URLError, TimeoutError, OSError) as exc:
+        why = getattr(exc, "reason", exc)
+        raise UnreachableError(f"Cannot reach {uri}: {why}.") from exc
+
+
+def _fetch_s3(source: DataSource, env: Mapping[str, str] | None) -> bytes:
+    bucket, _, key = source.uri.removeprefix("s3://").partition("/")
+    options = source.s3
+    settings = S3Settings(
+        endpoint=options.endpoint if options else None,
+        region=options.region if options else None,
+        insecure=options.insecure if options else False,
+    )
+    client = make_client(settings, env)
+    try:
+        response = client.get_object(bucket, key)
+        try:
+            return response.read()
+        finally:
+            response.close()
+            response.release_conn()
+    except S3Error as exc:
+        reason = "SourceNotFound" if exc.code in ("NoSuchKey", "NoSuchBucket") else "SourceUnreachable"
+        raise UnreachableError(f"Reading {source.uri} failed: {exc.code} ({exc.message}).", reason=reason) from exc
+    except Exception as exc:  # urllib3 raises many kinds (MaxRetryError, ProtocolError, ...)
+        raise UnreachableError(f"Cannot reach the S3 endpoint for {source.uri}: {type(exc).__name__}.") from exc
+
+
+def parse_frame(content: bytes, fmt: str, uri: str) -> pd.DataFrame:
+    """A DataFrame from CSV or Parquet bytes; unparseable bytes are the user's data problem."""
+    try:
+        if fmt == "parquet":
+            return pd.read_parquet(io.BytesIO(content))
+        return pd.read_csv(io.BytesIO(content), skipinitialspace=True)
+    except pd.errors.EmptyDataError as exc:
+        raise BadInputError(f"The data at {uri} is empty.", reason="EmptyData") from exc
+    except Exception as exc:  # pandas and pyarrow raise many types for malformed files
+        why = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise BadInputError(
+            f"The data at {uri} is not readable as {fmt}: {why}.",
+            reason="UnreadableData",
+        ) from exc
+
+
+def read_source(source: DataSource, *, env: Mapping[str, str] | None = None, pvc_mount: str = PVC_MOUNT) -> SourceData:
+    """Read, digest and parse a Dataset's source."""
+    if source.uri.startswith("builtin://"):
+        frame = builtin_frame(source.uri.removeprefix("builtin://"))
+        content = canonical_csv(frame)
+        return SourceData(content=content, digest=sha256_bytes(content), frame=frame)
+    content = fetch_bytes(source, env=env, pvc_mount=pvc_mount)
+    return SourceData(
+        content=content, digest=sha256_bytes(content), frame=parse_frame(content, source.format, source.uri)
+    )
