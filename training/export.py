@@ -71,6 +71,8 @@ class ExportedModel:
     inputs: list[InputFeature]
     outputs: list[str]
     opset: int
+    #: Open Inference Protocol datatype and shape of each output, e.g. {"label": ("INT64", [-1])}.
+    output_types: dict[str, tuple[str, list[int]]]
 
 
 def input_features(features: Sequence[FeatureSpec]) -> list[InputFeature]:
@@ -124,7 +126,25 @@ def export_onnx(pipeline: Pipeline, features: Sequence[FeatureSpec], task: Task)
         outputs = [LABEL]
     onnx.checker.check_model(model)
     opset = next(o.version for o in model.opset_import if o.domain in ("", "ai.onnx"))
-    return ExportedModel(model.SerializeToString(), input_features(features), outputs, int(opset))
+    return ExportedModel(model.SerializeToString(), input_features(features), outputs, int(opset), _output_types(model))
+
+
+#: ONNX element types the exported outputs use, as Open Inference Protocol datatypes.
+_DATATYPES = {
+    onnx.TensorProto.FLOAT: "FP32",
+    onnx.TensorProto.DOUBLE: "FP64",
+    onnx.TensorProto.INT64: "INT64",
+    onnx.TensorProto.STRING: "BYTES",
+}
+
+
+def _output_types(model: onnx.ModelProto) -> dict[str, tuple[str, list[int]]]:
+    out = {}
+    for output in model.graph.output:
+        tensor = output.type.tensor_type
+        shape = [d.dim_value if d.HasField("dim_value") else -1 for d in tensor.shape.dim]
+        out[output.name] = (_DATATYPES.get(tensor.elem_type, "BYTES"), shape)
+    return out
 
 
 def onnx_feeds(x: pd.DataFrame, features: Sequence[FeatureSpec]) -> dict[str, np.ndarray]:

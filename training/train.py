@@ -59,6 +59,8 @@ class TrainingOutcome:
     dataset_digest: str
     metrics: dict[str, float]
     headline: str | None
+    #: Open Inference Protocol datatype and shape per ONNX output, e.g. {"label": ("INT64", [-1])}.
+    output_types: dict[str, tuple[str, list[int]]] = field(default_factory=dict)
     #: Warnings raised while fitting or exporting (e.g. ConvergenceWarning), for the log.
     warnings: list[str] = field(default_factory=list)
 
@@ -293,5 +295,6 @@ def run_training(
         dataset_digest=data.digest,
         metrics=measured,
         headline=headline(run.task, measured),
+        output_types=exported.output_types,
         warnings=caught,
     )
