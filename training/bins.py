@@ -42,7 +42,9 @@ def numeric_bins(values: np.ndarray, n_bins: int = NUMERIC_BINS) -> NumericBins:
     finite = finite[~np.isnan(finite)]
     if finite.size == 0:
         return NumericBins(edges=[], proportions=[1.0])
-    quantiles = np.quantile(finite, np.linspace(0, 1, n_bins + 1)[1:-1])
+    # Observed values as edges (inverted CDF), not interpolations: discrete data (0/1 flags, counts)
+    # then gets edges on its values instead of cut points like 0.1 between them.
+    quantiles = np.quantile(finite, np.linspace(0, 1, n_bins + 1)[1:-1], method="inverted_cdf")
     edges = np.unique(quantiles)
     counts = np.bincount(np.searchsorted(edges, finite, side="left"), minlength=edges.size + 1)
     return NumericBins(edges=[float(e) for e in edges], proportions=_proportions(counts))

@@ -115,7 +115,7 @@ def prepare(frame: pd.DataFrame, spec: DatasetSpec) -> PreparedData:
     y = frame[spec.target]
     missing_mask = is_missing(x, features)
     missing = {name: int(count) for name, count in missing_mask.sum().items()}
-    keep = y.notna().to_numpy()
+    keep = y.notna().to_numpy().copy()
     if spec.missing_values == "error" and any(missing.values()):
         worst = [name for name, count in missing.items() if count]
         raise BadInputError(

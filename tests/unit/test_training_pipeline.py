@@ -1,0 +1,82 @@
+"""The allow-list, parameter checks and grid limits: bad specs fail before any data is read."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from yardarm.api.dataset import FeatureSpec
+from yardarm.api.trainingrun import CLASSIFIERS, REGRESSORS, PreprocessingSpec, SearchSpec
+from yardarm.training.errors import BadInputError
+from yardarm.training.pipeline import ESTIMATORS, build_pipeline, check_grid, make_estimator, top_categories
+
+pytestmark = pytest.mark.unit
+
+
+def test_every_allow_listed_name_maps_to_a_class_of_that_name() -> None:
+    assert set(ESTIMATORS) == set(CLASSIFIERS) | set(REGRESSORS)
+    assert all(cls.__name__ == name for name, cls in ESTIMATORS.items())
+
+
+def test_an_unknown_parameter_is_named_in_the_error() -> None:
+    with pytest.raises(BadInputError, match=r"RandomForestClassifier has no parameter 'n_estimator'") as info:
+        make_estimator("RandomForestClassifier", {"n_estimator": 10}, "classification", 0)
+    assert info.value.reason == "UnknownParameter"
+
+
+def test_an_out_of_range_value_is_refused_before_training() -> None:
+    with pytest.raises(BadInputError, match=r"n_estimators") as info:
+        make_estimator("RandomForestClassifier", {"n_estimators": -1}, "classification", 0)
+    assert info.value.reason == "InvalidParameter"
+
+
+def test_parameters_that_spawn_processes_are_forbidden() -> None:
+    with pytest.raises(BadInputError, match="n_jobs"):
+        make_estimator("RandomForestClassifier", {"n_jobs": 8}, "classification", 0)
+
+
+def test_a_regressor_for_a_classification_task_is_refused() -> None:
+    with pytest.raises(BadInputError, match="Ridge is not a classifier"):
+        make_estimator("Ridge", None, "classification", 0)
+
+
+def test_random_state_defaults_to_the_split_seed() -> None:
+    assert make_estimator("DecisionTreeClassifier", None, "classification", 7).get_params()["random_state"] == 7
+    assert make_estimator("DecisionTreeClassifier", {"random_state": 1}, "classification", 7).random_state == 1
+
+
+def test_a_grid_larger_than_max_candidates_is_refused() -> None:
+    estimator = make_estimator("DecisionTreeClassifier", None, "classification", 0)
+    search = SearchSpec(grid={"max_depth": [1, 2, 3], "min_samples_leaf": [1, 2, 3]}, max_candidates=8)
+    with pytest.raises(BadInputError, match=r"9 candidates, more than search.maxCandidates \(8\)") as info:
+        check_grid(search, estimator, "DecisionTreeClassifier")
+    assert info.value.reason == "GridTooLarge"
+
+
+def test_grid_names_and_values_are_checked_and_prefixed() -> None:
+    estimator = make_estimator("DecisionTreeClassifier", None, "classification", 0)
+    assert check_grid(SearchSpec(grid={"max_depth": [2, 3]}), estimator, "DecisionTreeClassifier") == {
+        "estimator__max_depth": [2, 3]
+    }
+    with pytest.raises(BadInputError, match="no parameter 'depth'"):
+        check_grid(SearchSpec(grid={"depth": [2]}), estimator, "DecisionTreeClassifier")
+    with pytest.raises(BadInputError, match="max_depth"):
+        check_grid(SearchSpec(grid={"max_depth": [-4]}), estimator, "DecisionTreeClassifier")
+
+
+def test_top_categories_are_the_most_frequent_excluding_missing() -> None:
+    column = pd.Series(["a", "a", "b", "c", "c", "c", "", ""], dtype=object)
+    assert top_categories(column, 2) == ["a", "c"]
+
+
+def test_tree_models_skip_scaling_so_float32_export_cannot_flip_splits() -> None:
+    features = [FeatureSpec(name="x", type="numeric")]
+    frame = pd.DataFrame({"x": [1.0, 2.0]})
+    tree = build_pipeline(
+        features, frame, PreprocessingSpec(), make_estimator("RandomForestClassifier", None, "classification", 0)
+    )
+    linear = build_pipeline(
+        features, frame, PreprocessingSpec(), make_estimator("LogisticRegression", None, "classification", 0)
+    )
+    assert "scale" not in dict(tree.steps[0][1].transformers[0][1].steps)
+    assert "scale" in dict(linear.steps[0][1].transformers[0][1].steps)

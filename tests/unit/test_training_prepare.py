@@ -1,0 +1,76 @@
+"""Validating data against a DatasetSpec: every refusal names the column and the problem."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from yardarm.api.dataset import DatasetSpec
+from yardarm.training.errors import BadInputError
+from yardarm.training.prepare import MISSING_CATEGORY, infer_features, prepare
+
+pytestmark = pytest.mark.unit
+
+
+def spec(**extra: object) -> DatasetSpec:
+    return DatasetSpec.model_validate({"source": {"uri": "file:///data.csv"}, "target": "y", **extra})
+
+
+FRAME = pd.DataFrame({"size": [1.0, 2.0, np.nan, 4.0], "color": ["red", None, "blue", "red"], "y": [0, 1, 0, 1]})
+
+
+def test_features_are_inferred_from_dtypes_when_not_declared() -> None:
+    features = infer_features(FRAME, "y")
+    assert [(f.name, f.type) for f in features] == [("size", "numeric"), ("color", "categorical")]
+
+
+def test_missing_values_are_kept_for_imputation_by_default() -> None:
+    prepared = prepare(FRAME, spec())
+    assert prepared.x.shape == (4, 2) and prepared.dropped_rows == 0
+    assert np.isnan(prepared.x["size"][2]) and prepared.x["color"][1] == MISSING_CATEGORY
+    assert prepared.missing == {"size": 1, "color": 1}
+
+
+def test_drop_removes_rows_with_any_missing_feature() -> None:
+    prepared = prepare(FRAME, spec(missingValues="drop"))
+    assert prepared.x.shape[0] == 2 and prepared.dropped_rows == 2
+
+
+def test_error_refuses_missing_values_naming_the_columns() -> None:
+    with pytest.raises(BadInputError, match=r"'size', 'color' have missing values") as info:
+        prepare(FRAME, spec(missingValues="error"))
+    assert info.value.reason == "MissingValues"
+
+
+def test_rows_without_a_target_are_always_dropped() -> None:
+    frame = FRAME.assign(y=[0, None, 1, 1])
+    assert prepare(frame, spec()).dropped_rows == 1
+
+
+def test_a_missing_target_column_is_named_with_the_columns_that_exist() -> None:
+    with pytest.raises(BadInputError, match=r"target column 'label' is not in the data.*'size', 'color', 'y'") as info:
+        prepare(FRAME, DatasetSpec.model_validate({"source": {"uri": "/d.csv"}, "target": "label"}))
+    assert info.value.reason == "MissingTargetColumn"
+
+
+def test_a_non_numeric_value_in_a_numeric_column_names_column_value_and_row() -> None:
+    frame = pd.DataFrame({"size": ["1.5", "big", "3"], "y": [0, 1, 0]})
+    with pytest.raises(BadInputError, match=r"Column 'size' is declared numeric but holds .*'big' \(data row 2"):
+        prepare(frame, spec(features=[{"name": "size", "type": "numeric"}]))
+
+
+def test_declared_categorical_numbers_become_strings() -> None:
+    frame = pd.DataFrame({"zip": [1010, 2020, 1010], "y": [0, 1, 0]})
+    prepared = prepare(frame, spec(features=[{"name": "zip", "type": "categorical"}]))
+    assert list(prepared.x["zip"]) == ["1010", "2020", "1010"]
+
+
+def test_a_declared_feature_absent_from_the_data_is_refused() -> None:
+    with pytest.raises(BadInputError, match=r"'weight' are not in the data"):
+        prepare(FRAME, spec(features=[{"name": "weight"}]))
+
+
+def test_empty_data_is_refused() -> None:
+    with pytest.raises(BadInputError, match="has no rows"):
+        prepare(FRAME.iloc[0:0], spec())
