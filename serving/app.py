@@ -26,6 +26,7 @@ import time
 import traceback
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import orjson
@@ -242,7 +243,7 @@ class ServingApp:
     async def _run(self, model: Model, batch: Batch) -> tuple[Prediction, float]:
         start = time.perf_counter()
         if batch.rows > self.config.executor_rows:
-            prediction = await asyncio.get_running_loop().run_in_executor(None, model.run, batch)
+            prediction = await asyncio.get_running_loop().run_in_executor(None, partial(model.run, batch, reuse=False))
         else:
             prediction = model.run(batch)
         return prediction, time.perf_counter() - start

@@ -167,8 +167,7 @@ def _check_values(numeric: np.ndarray, policy: Policy) -> None:
     """Reject missing (unless allowed) and values a feature's dtype cannot hold, naming the first."""
     if not len(policy.limits):
         return
-    with np.errstate(invalid="ignore"):
-        within = np.abs(numeric) <= policy.limits
+    within = np.abs(numeric) <= policy.limits  # NaN compares False: caught here too
     if within.all():
         bad_ints = _non_integer(numeric, policy)
         if bad_ints is not None:

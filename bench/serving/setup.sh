@@ -15,6 +15,9 @@ SKLEARN_VERSION="${SKLEARN_VERSION:-1.9.1}"
 ORT_VERSION="${ORT_VERSION:-1.32.0}"
 
 mkdir -p "$BENCH_ROOT"
+# Run pip from outside the repo: `python -m` puts the cwd on sys.path, and the repo's operator/
+# directory would shadow the standard library module of that name.
+cd "$BENCH_ROOT"
 
 make_venv() {
     local name="$1"; shift

@@ -7,8 +7,6 @@ Bundles are built here with scikit-learn + skl2onnx + ``write_bundle`` (one ONNX
 
 from __future__ import annotations
 
-import math
-import os
 import signal
 import socket
 import subprocess
@@ -22,7 +20,10 @@ from pathlib import Path
 
 import httpx
 import numpy as np
+import onnxruntime as ort
+import orjson
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from yardarm.bundle import (
     OTHER,
@@ -34,6 +35,7 @@ from yardarm.bundle import (
     NumericBins,
     ParityReport,
     ReferenceProfile,
+    read_bundle,
     sha256_bytes,
     write_bundle,
 )
@@ -55,9 +57,7 @@ def _numeric_bins(values: np.ndarray, n: int = 10) -> NumericBins:
 
 def _categorical_bins(values: list[str]) -> CategoricalBins:
     cats, counts = np.unique(np.asarray(values), return_counts=True)
-    return CategoricalBins(
-        categories=[*cats.tolist(), OTHER], proportions=[*(counts / counts.sum()).tolist(), 0.0]
-    )
+    return CategoricalBins(categories=[*cats.tolist(), OTHER], proportions=[*(counts / counts.sum()).tolist(), 0.0])
 
 
 def build_bundle(store: Path, task: str) -> tuple[str, Path]:
@@ -149,12 +149,17 @@ class Server:
     url: str
     client: httpx.Client
     log: list[bytes]
+    pump: threading.Thread
 
     def stop(self) -> int:
         self.client.close()
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
-        return self.process.wait(timeout=30)
+        code = self.process.wait(timeout=30)
+        self.pump.join(timeout=5)
+        assert self.process.stdout is not None
+        self.process.stdout.close()
+        return code
 
 
 def start_server(bundle: Path, *args: str, digest: str | None = None, wait_ready: bool = True) -> Server:
@@ -170,10 +175,11 @@ def start_server(bundle: Path, *args: str, digest: str | None = None, wait_ready
         for line in process.stdout:
             log.append(line)
 
-    threading.Thread(target=pump, daemon=True).start()
+    reader = threading.Thread(target=pump, daemon=True)
+    reader.start()
     url = f"http://127.0.0.1:{port}"
     client = httpx.Client(base_url=url, timeout=10)
-    server = Server(process, url, client, log)
+    server = Server(process, url, client, log, reader)
     if wait_ready:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -188,3 +194,297 @@ def start_server(bundle: Path, *args: str, digest: str | None = None, wait_ready
         server.stop()
         raise RuntimeError("server did not become ready")
     return server
+
+
+def metric_samples(server: Server) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """Every sample of ``/metrics`` by (name, sorted labels)."""
+    response = server.client.get("/metrics")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    out = {}
+    for family in text_string_to_metric_families(response.text):
+        for sample in family.samples:
+            out[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    return out
+
+
+def sample(samples: dict, name: str, **labels: str) -> float:
+    matches = [v for (n, lab), v in samples.items() if n == name and labels.items() <= dict(lab).items()]
+    assert matches, f"no sample {name} {labels}"
+    return sum(matches)
+
+
+# -- fixtures ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("store")
+
+
+@pytest.fixture(scope="module")
+def iris(store: Path) -> tuple[str, Path]:
+    return build_bundle(store, "classification")
+
+
+@pytest.fixture(scope="module")
+def diabetes(store: Path) -> tuple[str, Path]:
+    return build_bundle(store, "regression")
+
+
+@pytest.fixture(scope="module")
+def iris_server(iris: tuple[str, Path]) -> Iterator[Server]:
+    digest, path = iris
+    server = start_server(
+        path, "--model-name", "iris", "--revision", "3", "--max-request-bytes", "65536", digest=digest
+    )
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def diabetes_server(diabetes: tuple[str, Path]) -> Iterator[Server]:
+    digest, path = diabetes
+    server = start_server(path, "--model-name", "diabetes", "--feedback-capacity", "4", digest=digest)
+    yield server
+    server.stop()
+
+
+IRIS_ROWS = [[5.1, 3.5, 1.4, 0.2, "red"], [6.7, 3.0, 5.2, 2.3, "blue"], [5.9, 3.0, 4.2, 1.5, "green"]]
+IRIS_FEATURES = ["sepal_length", "sepal_width", "petal_length", "petal_width", "color"]
+
+
+def per_feature_body(rows: list[list[object]], **extra: object) -> dict[str, object]:
+    inputs = []
+    for j, name in enumerate(IRIS_FEATURES):
+        column = [row[j] for row in rows]
+        datatype = "BYTES" if name == "color" else "FP32"
+        inputs.append({"name": name, "shape": [len(rows), 1], "datatype": datatype, "data": column})
+    return {"inputs": inputs, **extra}
+
+
+def reference(bundle: Path, rows: list[list[object]]) -> list[np.ndarray]:
+    """What ONNX Runtime itself answers for these rows: the parity the server must keep."""
+    manifest, model_bytes = read_bundle(bundle)
+    session = ort.InferenceSession(model_bytes, providers=["CPUExecutionProvider"])
+    feeds = {}
+    for j, spec in enumerate(manifest.inputs):
+        column = [row[j] for row in rows]
+        if spec.type == "numeric":
+            feeds[spec.name] = np.asarray(column, dtype=np.float32).reshape(-1, 1)
+        else:
+            feeds[spec.name] = np.asarray(column, dtype=object).reshape(-1, 1)
+    return session.run(None, feeds)
+
+
+# -- protocol ---------------------------------------------------------------------------------------
+
+
+def test_server_and_model_metadata_follow_the_open_inference_protocol(iris_server: Server) -> None:
+    c = iris_server.client
+    assert c.get("/v2").json()["name"] == "yardarm"
+    assert c.get("/v2/health/live").status_code == 200
+    assert c.get("/v2/health/ready").json() == {"ready": True}
+    for path in ("/v2/models/iris", "/v2/models/iris/versions/3"):
+        meta = c.get(path).json()
+        assert meta["name"] == "iris"
+        assert meta["versions"] == ["3"]
+        assert [(i["name"], i["datatype"], i["shape"]) for i in meta["inputs"]] == [
+            *((n, "FP32", [-1, 1]) for n in IRIS_FEATURES[:4]),
+            ("color", "BYTES", [-1, 1]),
+        ]
+        assert {o["name"]: o["datatype"] for o in meta["outputs"]} == {"label": "BYTES", "probabilities": "FP32"}
+        assert meta["parameters"]["class_labels"] == ["setosa", "versicolor", "virginica"]
+        assert c.get(f"{path}/ready").json() == {"name": "iris", "ready": True}
+    assert c.get("/v1/models/iris").json()["ready"] is True
+
+
+def test_v2_infer_per_feature_inputs_returns_class_names_and_probabilities(
+    iris_server: Server, iris: tuple[str, Path]
+) -> None:
+    response = iris_server.client.post("/v2/models/iris/infer", json=per_feature_body(IRIS_ROWS, id="req-1"))
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["id"] == "req-1"
+    assert body["model_name"] == "iris"
+    assert body["model_version"] == "3"
+    outputs = {o["name"]: o for o in body["outputs"]}
+    label, probabilities = reference(iris[1], IRIS_ROWS)
+    assert outputs["label"]["datatype"] == "BYTES"
+    assert outputs["label"]["shape"] == [3]
+    assert outputs["label"]["data"] == label.tolist()
+    assert outputs["probabilities"]["shape"] == [3, 3]
+    np.testing.assert_allclose(outputs["probabilities"]["data"], probabilities.ravel(), rtol=1e-6)
+
+
+def test_single_2d_tensor_flat_or_nested_equals_per_feature_inputs(iris_server: Server) -> None:
+    c = iris_server.client
+    expected = c.post("/v2/models/iris/infer", json=per_feature_body(IRIS_ROWS)).json()["outputs"]
+    nested = {"inputs": [{"name": "input", "shape": [3, 5], "datatype": "BYTES", "data": IRIS_ROWS}]}
+    flat = {
+        "inputs": [{"name": "x", "shape": [3, 5], "datatype": "BYTES", "data": [v for row in IRIS_ROWS for v in row]}]
+    }
+    for body in (nested, flat):
+        response = c.post("/v2/models/iris/versions/3/infer", json=body)
+        assert response.status_code == 200, response.text
+        assert response.json()["outputs"] == expected
+
+
+def test_numeric_features_accept_fp64_and_int64_and_flat_1d_shapes(iris_server: Server) -> None:
+    body = per_feature_body([[5.0, 3.0, 1.0, 0.0, "red"]])
+    body["inputs"][0].update(datatype="FP64", shape=[1])  # type: ignore[index]
+    body["inputs"][3].update(datatype="INT64", data=[0])  # type: ignore[index]
+    response = iris_server.client.post("/v2/models/iris/infer", json=body)
+    assert response.status_code == 200, response.text
+
+
+def test_outputs_selection_and_generated_ids(iris_server: Server) -> None:
+    c = iris_server.client
+    body = per_feature_body(IRIS_ROWS[:1], outputs=[{"name": "probabilities"}])
+    first = c.post("/v2/models/iris/infer", json=body).json()
+    second = c.post("/v2/models/iris/infer", json=body).json()
+    assert [o["name"] for o in first["outputs"]] == ["probabilities"]
+    assert first["id"] and second["id"] and first["id"] != second["id"]
+
+
+def test_v1_predict_takes_lists_or_objects_keyed_by_feature(iris_server: Server, iris: tuple[str, Path]) -> None:
+    c = iris_server.client
+    objects = [dict(zip(IRIS_FEATURES, row, strict=True)) for row in IRIS_ROWS]
+    label, probabilities = reference(iris[1], IRIS_ROWS)
+    for instances in (IRIS_ROWS, objects):
+        response = c.post("/v1/models/iris:predict", json={"instances": instances})
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert body["predictions"] == label.tolist()
+        np.testing.assert_allclose(body["probabilities"], probabilities, rtol=1e-6)
+        assert body["id"]
+
+
+def test_regressor_answers_values_in_v2_and_v1(diabetes_server: Server, diabetes: tuple[str, Path]) -> None:
+    rows = [[0.01 * i - 0.02 * j for j in range(10)] for i in range(5)]
+    (expected,) = reference(diabetes[1], rows)
+    c = diabetes_server.client
+    v2 = c.post(
+        "/v2/models/diabetes/infer",
+        json={"inputs": [{"name": "input", "shape": [5, 10], "datatype": "FP64", "data": rows}]},
+    ).json()
+    (output,) = v2["outputs"]
+    assert output["name"] == "label"
+    assert output["datatype"] == "FP32"
+    np.testing.assert_allclose(output["data"], expected.ravel(), rtol=1e-6)
+    v1 = c.post("/v1/models/diabetes:predict", json={"instances": rows}).json()
+    np.testing.assert_allclose(v1["predictions"], expected.ravel(), rtol=1e-6)
+
+
+# -- errors -----------------------------------------------------------------------------------------
+
+GOOD = per_feature_body(IRIS_ROWS[:1])
+
+
+def _with(index: int, **changes: object) -> dict[str, object]:
+    body = orjson.loads(orjson.dumps(GOOD))
+    body["inputs"][index].update(changes)
+    return body
+
+
+def _tensor(datatype: str, shape: list[int], data: object) -> dict[str, object]:
+    return {"inputs": [{"name": "input", "shape": shape, "datatype": datatype, "data": data}]}
+
+
+CLIENT_ERRORS = [
+    ("bad json", b"{not json", "not valid JSON"),
+    ("not an object", b"[1, 2]", "JSON object"),
+    ("no inputs", b"{}", "'inputs'"),
+    ("unknown input name", _with(0, name="sepal_len"), "Unknown input 'sepal_len'"),
+    ("missing feature", {"inputs": GOOD["inputs"][:4]}, "Missing input(s) 'color'"),  # type: ignore[index]
+    ("duplicate feature", {"inputs": [*GOOD["inputs"], GOOD["inputs"][0]]}, "more than once"),  # type: ignore[misc]
+    ("wrong datatype numeric", _with(0, datatype="BYTES", data=["5.1"]), "datatype BYTES"),
+    ("wrong datatype categorical", _with(4, datatype="FP32", data=[1.0]), "needs BYTES"),
+    ("strings for numbers", _with(1, data=["3.5"]), "must hold numbers"),
+    ("booleans for numbers", _with(1, data=[True]), "booleans"),
+    ("number for category", _with(4, data=[3]), "must hold strings"),
+    ("null number", _with(2, data=[None]), "missing value"),
+    ("null category", _with(4, data=[None]), "missing value"),
+    ("overflowing FP32", _with(2, data=[1e39]), "out of range"),
+    ("shape disagrees with data", _with(0, shape=[2, 1]), "needs 2"),
+    ("3-D feature shape", _with(0, shape=[1, 1, 1]), "must be [rows] or [rows, 1]"),
+    (
+        "rows disagree",
+        {"inputs": [*GOOD["inputs"][:4], {**GOOD["inputs"][4], "shape": [2], "data": ["a", "b"]}]},  # type: ignore[index]
+        "rows",
+    ),
+    ("bad shape value", _with(0, shape=[-1]), "non-negative"),
+    ("no data", _with(0, data=None), "'data'"),
+    ("binary extension", _with(0, data=None, parameters={"binary_data_size": 4}), "binary tensor extension"),
+    ("2-D tensor too narrow", _tensor("BYTES", [1, 4], [[5.1, 3.5, 1.4, 0.2]]), "needs 5 columns"),
+    ("2-D tensor numeric datatype for mixed model", _tensor("FP32", [1, 5], [[1, 2, 3, 4, "red"]]), "must be BYTES"),
+    ("2-D tensor ragged", _tensor("BYTES", [2, 5], [[1, 2, 3, 4, "red"], [1, 2]]), "needs 10"),
+    ("no rows", _tensor("BYTES", [0, 5], []), "no rows"),
+    ("unknown output", {**GOOD, "outputs": [{"name": "scores"}]}, "Unknown output 'scores'"),
+    ("id not a string", {**GOOD, "id": 7}, "'id'"),
+]
+
+
+@pytest.mark.parametrize(("case", "body", "fragment"), CLIENT_ERRORS, ids=[c[0] for c in CLIENT_ERRORS])
+def test_client_mistakes_are_400_with_one_clear_sentence(
+    iris_server: Server, case: str, body: object, fragment: str
+) -> None:
+    content = body if isinstance(body, bytes) else orjson.dumps(body)
+    response = iris_server.client.post("/v2/models/iris/infer", content=content)
+    assert response.status_code == 400, response.text
+    error = response.json()["error"]
+    assert fragment in error
+    assert error.endswith(".")
+
+
+V1_ERRORS = [
+    ({"instances": [[5.1, 3.5, 1.4, "red"]]}, "list of 5 values"),
+    ({"instances": [{"sepal_length": 5.1}]}, "missing feature(s) 'sepal_width'"),
+    (
+        {"instances": [{**dict(zip(IRIS_FEATURES, IRIS_ROWS[0], strict=True)), "extra": 1}]},
+        "unknown feature(s) 'extra'",
+    ),
+    ({"instances": [[5.1, 3.5, 1.4, 0.2, 7]]}, "must hold strings"),
+    ({"instances": [["a", 3.5, 1.4, 0.2, "red"]]}, "must hold numbers"),
+    ({"instances": "rows"}, "'instances'"),
+]
+
+
+@pytest.mark.parametrize(("body", "fragment"), V1_ERRORS)
+def test_v1_client_mistakes_are_400(iris_server: Server, body: object, fragment: str) -> None:
+    response = iris_server.client.post("/v1/models/iris:predict", json=body)
+    assert response.status_code == 400, response.text
+    assert fragment in response.json()["error"]
+
+
+def test_unknown_model_version_or_path_is_404_and_wrong_method_405(iris_server: Server) -> None:
+    c = iris_server.client
+    cases = {
+        "/v2/models/setosa/infer": "Model 'setosa' is not served here",
+        "/v2/models/iris/versions/9/infer": "no version '9'",
+        "/v2/models/iris/versions/9": "no version '9'",
+        "/v1/models/other:predict": "Model 'other'",
+        "/v3/whatever": "No endpoint",
+    }
+    for path, fragment in cases.items():
+        response = c.post(path, json=GOOD)
+        assert response.status_code == 404, path
+        assert fragment in response.json()["error"]
+    assert c.get("/v2/models/iris/infer").status_code == 405
+
+
+def test_payload_over_the_limit_is_413_declared_or_streamed(iris_server: Server) -> None:
+    big = {"inputs": [{"name": "input", "shape": [1, 5], "datatype": "BYTES", "data": ["x" * 70_000]}]}
+    response = iris_server.client.post("/v2/models/iris/infer", json=big)
+    assert response.status_code == 413
+    assert "exceeds the limit of 65536 bytes" in response.json()["error"]
+
+    def chunks() -> Iterator[bytes]:  # no Content-Length: chunked transfer encoding
+        yield b'{"inputs": [{"name": "a", "data": ["'
+        for _ in range(20):
+            yield b"y" * 5000
+        yield b'"]}]}'
+
+    response = iris_server.client.post("/v2/models/iris/infer", content=chunks())
+    assert response.status_code == 413
+    assert iris_server.client.get("/v2/health/ready").status_code == 200
