@@ -102,14 +102,14 @@ class SnapshotRing:
     def __len__(self) -> int:
         return len(self._items)
 
-    def add(self, snapshot: Snapshot, window_seconds: float) -> Snapshot | None:
-        """Store ``snapshot`` and return the baseline: the oldest earlier one within the window."""
+    def add(self, snapshot: Snapshot, window_seconds: float) -> list[Snapshot]:
+        """Store ``snapshot``; return the earlier ones still within the window, oldest first."""
         cutoff = snapshot.time - window_seconds
         while self._items and self._items[0].time < cutoff:
             self._items.popleft()
-        baseline = self._items[0] if self._items else None
+        earlier = list(self._items)
         self._items.append(snapshot)
-        return baseline
+        return earlier
 
 
 def ring_size(spec: MonitorSpec) -> int:
@@ -179,23 +179,29 @@ class Window:
         return out
 
 
-def window_between(baseline: Snapshot, current: Snapshot, digest: str | None) -> Window:
-    """Sum the increases from ``baseline`` to ``current`` over pods serving ``digest`` (all if None)."""
+def window_between(baselines: Snapshot | Sequence[Snapshot], current: Snapshot, digest: str | None) -> Window:
+    """Sum the increases up to ``current`` over pods serving ``digest`` (all pods if None).
+
+    ``baselines`` are the earlier snapshots in the window, oldest first. Each pod is compared with
+    the oldest of them that has it, so a pod that one scrape missed is still measured over (almost)
+    the whole window instead of counting from its start.
+    """
+    earlier = [baselines] if isinstance(baselines, Snapshot) else list(baselines)
     totals: dict[CounterKey, float] = {}
     pods: list[str] = []
     restarted: list[str] = []
     for name, after in sorted(current.pods.items()):
         if digest is not None and after.digest != digest:
             continue
-        before = baseline.pods.get(name)
-        if before is not None and before.digest != after.digest:
-            before = None  # same pod name, different model: nothing in common
+        # Same pod name with another model has nothing in common with this one.
+        before = next((s.pods[name] for s in earlier if name in s.pods and s.pods[name].digest == after.digest), None)
         if before is not None and pod_restarted(before, after):
             restarted.append(name)
         pods.append(name)
         for key, value in pod_increase(before, after).items():
             totals[key] = totals.get(key, 0.0) + value
-    return Window(current.time - baseline.time, tuple(pods), totals, tuple(restarted))
+    seconds = current.time - earlier[0].time if earlier else 0.0
+    return Window(seconds, tuple(pods), totals, tuple(restarted))
 
 
 # -- checks ------------------------------------------------------------------------------------------
@@ -487,7 +493,7 @@ def monitor_conditions(
 def evaluate(
     spec: MonitorSpec,
     previous: MonitorStatus | None,
-    baseline: Snapshot,
+    baseline: Snapshot | Sequence[Snapshot],
     current: Snapshot,
     profile: ReferenceProfile | None,
     served: Served,
@@ -495,7 +501,10 @@ def evaluate(
     generation: int | None,
     now: datetime,
 ) -> Outcome:
-    """The whole evaluation: window from two snapshots, every check, then :func:`judge`."""
+    """The whole evaluation: the window up to ``current``, every check, then :func:`judge`.
+
+    ``baseline`` is the earlier snapshot (or the snapshots, oldest first) within the window.
+    """
     window = window_between(baseline, current, served.digest)
     references, prediction = references_from(profile, current, served.digest)
     checks = run_checks(spec, window, references, prediction)

@@ -143,6 +143,15 @@ def test_a_series_created_since_the_baseline_counts_from_zero() -> None:
     assert window_between(before, after, D1).requests() == (5, 2)
 
 
+def test_a_pod_missing_from_the_oldest_snapshot_is_measured_from_the_next_one_that_has_it() -> None:
+    first = snap(0, a=pod(ok=10))  # b's scrape failed here
+    second = snap(30, a=pod(ok=20), b=pod(ok=100))
+    after = snap(60, a=pod(ok=30), b=pod(ok=130))
+    window = window_between([first, second], after, D1)
+    assert window.requests() == (20 + 30, 0)
+    assert window.seconds == 60
+
+
 def test_pods_serving_another_digest_are_left_out() -> None:
     before = snap(0, a=pod(), old=pod(digest=D2))
     after = snap(30, a=pod(ok=10), old=pod(ok=1000, err=1000, digest=D2))
@@ -153,11 +162,11 @@ def test_pods_serving_another_digest_are_left_out() -> None:
 
 def test_ring_returns_the_oldest_snapshot_inside_the_window() -> None:
     ring = SnapshotRing(maxlen=10)
-    assert ring.add(snap(0), 90) is None
-    assert ring.add(snap(30), 90).time == 0
-    assert ring.add(snap(60), 90).time == 0
-    assert ring.add(snap(90), 90).time == 0
-    assert ring.add(snap(120), 90).time == 30  # the 0 snapshot fell out of the window
+    assert ring.add(snap(0), 90) == []
+    assert [s.time for s in ring.add(snap(30), 90)] == [0]
+    assert [s.time for s in ring.add(snap(60), 90)] == [0, 30]
+    assert [s.time for s in ring.add(snap(90), 90)] == [0, 30, 60]
+    assert [s.time for s in ring.add(snap(120), 90)] == [30, 60, 90]  # 0 fell out of the window
     assert len(ring) == 4
 
 

@@ -1,0 +1,208 @@
+"""The Monitor's scraper and evaluation against a real ``yardarm-serve`` over real HTTP.
+
+One iris server (a real bundle from the training runtime) on a free loopback port: reference-like
+traffic passes, shifted traffic fails featureDrift, a trickle is Inconclusive, and a restarted
+server's reset counters are measured from zero rather than as a negative increase.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sklearn.datasets import load_iris
+
+from yardarm.api.monitor import MonitorSpec
+from yardarm.bundle import read_bundle
+from yardarm.operator.evaluate import Outcome, Served, Snapshot, evaluate
+from yardarm.operator.scrape import Target, parse_exposition, scrape_pods
+
+SERVE = shutil.which("yardarm-serve") or str(Path(__file__).resolve().parents[2] / ".venv/bin/yardarm-serve")
+NOW = datetime(2026, 3, 1, tzinfo=UTC)
+SPEC = MonitorSpec.model_validate(
+    {
+        "targetRef": {"name": "iris"},
+        "minSamples": 100,
+        "failureThreshold": 2,
+        "checks": [
+            {"name": "drift", "type": "featureDrift", "threshold": 0.2},
+            {"name": "errors", "type": "errorRate", "threshold": 0.01},
+            {"name": "p99", "type": "latency", "threshold": 1.0},
+            {"name": "predictions", "type": "predictionDrift", "threshold": 0.5, "method": "ks"},
+        ],
+    }
+)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Serve:
+    """A ``yardarm-serve`` process on 127.0.0.1 that can be restarted on the same port."""
+
+    def __init__(self, bundle: Path, digest: str, log: Path) -> None:
+        self.bundle, self.digest, self.log_path = bundle, digest, log
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        cmd = [SERVE, "--bundle", str(self.bundle), "--digest", self.digest, "--model-name", "iris"]
+        cmd += ["--host", "127.0.0.1", "--port", str(self.port), "--threads", "1", "--access-log-sample", "0"]
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            assert self.process.poll() is None, self.log_path.read_text()
+            try:
+                if httpx.get(f"{self.url}/v2/health/ready", timeout=1).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.05)
+        raise AssertionError(f"yardarm-serve not ready in 60 s:\n{self.log_path.read_text()}")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=30)
+        self.process = None
+
+
+@pytest.fixture(scope="module")
+def server(iris_bundle: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Serve]:
+    directory, digest = iris_bundle[0], iris_bundle[1]
+    serve = Serve(directory, digest, tmp_path_factory.mktemp("serve") / "serve.log")
+    serve.start()
+    try:
+        yield serve
+    finally:
+        serve.stop()
+
+
+def rows(shift: float = 0.0) -> list[list[float]]:
+    """The 150 iris rows; ``shift`` moves the petal measurements far from the training data."""
+    data = load_iris().data
+    return [[a, b, c + shift, d + shift / 2] for a, b, c, d in data.tolist()]
+
+
+def send(serve: Serve, data: list[list[float]]) -> None:
+    """One single-row V2 request per row (bounded: at most a few hundred, loopback only)."""
+    names = ["sepal_length_cm", "sepal_width_cm", "petal_length_cm", "petal_width_cm"]
+    with httpx.Client(base_url=serve.url, timeout=10) as client:
+        for row in data[:400]:
+            body = {
+                "inputs": [
+                    {"name": n, "shape": [1, 1], "datatype": "FP32", "data": [v]}
+                    for n, v in zip(names, row, strict=True)
+                ]
+            }
+            response = client.post("/v2/models/iris/infer", json=body)
+            assert response.status_code == 200, response.text
+
+
+def scrape(serve: Serve) -> Snapshot:
+    return asyncio.run(scrape_pods([Target("iris-0", f"{serve.url}/metrics")], timeout=5))
+
+
+def judge(before: Snapshot, after: Snapshot, digest: str, profile: Any, previous: Any = None) -> Outcome:
+    return evaluate(SPEC, previous, before, after, profile, Served(1, digest), generation=1, now=NOW)
+
+
+def results(outcome: Outcome) -> dict[str, str]:
+    return {c.name: c.result for c in outcome.status.checks or []}
+
+
+def test_scraped_counters_identify_the_model_and_count_every_row(server: Serve) -> None:
+    before = scrape(server)
+    send(server, rows()[:30])
+    after = scrape(server)
+    pod = after.pods["iris-0"]
+    assert pod.digest == server.digest
+    assert pod.start_time is not None
+    assert pod.feature_reference["petal_length_cm"].categorical is False
+    assert pod.prediction_reference is not None
+    assert pod.prediction_reference.categorical
+    grew = {k: v - before.pods["iris-0"].counters.get(k, 0) for k, v in pod.counters.items()}
+    assert grew[("requests", "infer", "200")] == 30
+    assert grew[("rows",)] == 30
+    assert sum(v for k, v in grew.items() if k[:2] == ("feature", "petal_length_cm")) == 30
+    assert sum(v for k, v in grew.items() if k[0] == "prediction") == 30
+
+
+def test_a_scrape_of_a_dead_port_is_an_error_not_an_exception() -> None:
+    snapshot = asyncio.run(scrape_pods([Target("gone", f"http://127.0.0.1:{free_port()}/metrics")], timeout=1))
+    assert snapshot.pods == {}
+    assert "gone" in snapshot.errors
+
+
+def test_evaluation_goes_from_pass_to_fail_on_shifted_traffic_and_inconclusive_on_a_trickle(
+    server: Serve, iris_bundle: Any
+) -> None:
+    manifest, _ = read_bundle(iris_bundle[0], server.digest)
+    profile = manifest.profile
+
+    start = scrape(server)
+    send(server, rows())
+    normal = scrape(server)
+    first = judge(start, normal, server.digest, profile)
+    assert results(first) == {"drift": "Pass", "errors": "Pass", "p99": "Pass", "predictions": "Pass"}
+    assert first.status.phase == "Healthy"
+    assert first.status.samples == 150
+
+    send(server, rows(shift=4.0))
+    shifted = scrape(server)
+    second = judge(normal, shifted, server.digest, profile, first.status)
+    assert results(second)["drift"] == "Fail"
+    drift = next(c for c in second.status.checks or [] if c.name == "drift")
+    assert "petal_length_cm" in (drift.message or "")
+    assert second.status.consecutive_failures == 1
+    assert second.status.phase == "Healthy"  # one failing evaluation is not yet a verdict
+
+    send(server, rows(shift=4.0))
+    again = scrape(server)
+    third = judge(shifted, again, server.digest, profile, second.status)
+    assert third.status.phase == "Degraded"
+    assert third.newly_degraded
+    assert third.status.verdict is not None
+    assert third.status.verdict.digest == server.digest
+    assert "drift" in (third.status.verdict.reason or "")
+
+    send(server, rows()[:20])
+    trickle = scrape(server)
+    fourth = judge(again, trickle, server.digest, profile)
+    assert set(results(fourth).values()) == {"Inconclusive"}
+    assert fourth.status.phase == "Inconclusive"
+    assert fourth.status.consecutive_failures == 0
+
+
+def test_a_restarted_server_is_measured_from_zero(server: Serve) -> None:
+    send(server, rows()[:50])
+    before = scrape(server)
+    server.stop()
+    server.start()
+    send(server, rows()[:120])
+    after = scrape(server)
+    outcome = judge(before, after, server.digest, None)
+    assert outcome.status.samples == 120
+    assert "counters reset in iris-0" in (outcome.status.message or "")
+    assert results(outcome)["drift"] in ("Pass", "Fail")  # measured, from the pods' own reference gauges
+
+
+def test_the_parser_reads_the_servers_own_exposition(server: Serve) -> None:
+    text = httpx.get(f"{server.url}/metrics", timeout=5).text
+    pod = parse_exposition(text)
+    assert pod.digest == server.digest
+    assert any(k[0] == "latency" for k in pod.counters)
