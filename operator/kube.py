@@ -130,6 +130,11 @@ def configure(kubeconfig: str | None = None, *, context: str | None = None, pool
         _executor = ThreadPoolExecutor(max_workers=pool_size, thread_name_prefix="kube")
 
 
+def configured() -> bool:
+    """Whether :func:`configure` has run."""
+    return _client is not None
+
+
 def api_client() -> k8s_client.ApiClient:
     """The shared client (configured on first use from the environment's defaults)."""
     if _client is None:

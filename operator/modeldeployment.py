@@ -1,0 +1,337 @@
+"""ModelDeployment reconcile: resolve the model, decide the revision, serve it, report truthfully.
+
+Shape: fetch the ModelDeployment, its TrainingRun (if any) and its Deployment → resolve the
+model (:func:`resolve_model`) → read the rollout (:func:`observe_rollout`) → decide the
+revision (:func:`yardarm.operator.rollback.decide`) → **write status** (the decision is now
+recorded) → apply Deployment, Service, HPA and PDB → emit Events and count rollbacks.
+
+``Ready`` is true only when the Deployment's controller has seen the latest template and every
+desired pod of the target revision is updated and available, with no old pods left — so a
+crash-looping model is never Ready. A rollback leaves the resource ``Stalled`` (phase
+``RolledBack``): a good model serves, but not the one ``spec.model`` asks for, and a person must
+change ``spec.model`` to move on.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from yardarm.api.conditions import State
+from yardarm.api.modeldeployment import Revision
+from yardarm.operator import kube, names, serving_children
+from yardarm.operator.context import Context
+from yardarm.operator.metrics import ROLLBACKS
+from yardarm.operator.rollback import (
+    Decision,
+    MonitorVerdict,
+    Policy,
+    Resolved,
+    Rollout,
+    RolloutState,
+    decide,
+    short,
+)
+from yardarm.operator.statuses import changes, condition, generation_of, summary
+
+Body = dict[str, Any]
+KIND = "ModelDeployment"
+PROGRESS_REQUEUE = 5.0
+
+
+@dataclass(frozen=True)
+class Unresolved:
+    """Why ``spec.model`` names no servable model right now."""
+
+    state: State
+    reason: str
+    message: str
+
+
+def resolve_model(model: Mapping[str, Any], training_run: Mapping[str, Any] | None) -> Resolved | Unresolved:
+    """The bundle ``spec.model`` points at, or why there is none yet."""
+    if model.get("uri"):
+        return Resolved(digest=str(model["digest"]), uri=str(model["uri"]))
+    ref = (model.get("trainingRunRef") or {}).get("name", "")
+    if training_run is None:
+        return Unresolved(State.STALLED, "TrainingRunNotFound", f"TrainingRun {ref} does not exist.")
+    status = training_run.get("status") or {}
+    phase = status.get("phase")
+    if phase == "Failed":
+        why = status.get("message") or "see its status"
+        return Unresolved(
+            State.STALLED, "TrainingRunFailed", f"TrainingRun {ref} failed ({status.get('reason') or 'Failed'}): {why}"
+        )
+    if phase == "Succeeded":
+        info = status.get("model") or {}
+        if info.get("uri") and info.get("digest"):
+            return Resolved(digest=str(info["digest"]), uri=str(info["uri"]), training_run=ref)
+        return Unresolved(State.STALLED, "NoModel", f"TrainingRun {ref} succeeded but reports no model.")
+    return Unresolved(
+        State.RECONCILING,
+        "WaitingForTrainingRun",
+        f"Waiting for TrainingRun {ref} to succeed (phase {phase or 'Pending'}).",
+    )
+
+
+def _deploy_condition(deploy: Mapping[str, Any], type_: str) -> Mapping[str, Any] | None:
+    return next((c for c in (deploy.get("status") or {}).get("conditions") or [] if c.get("type") == type_), None)
+
+
+def observe_rollout(deploy: Mapping[str, Any] | None) -> Rollout:
+    """What the Deployment says about the revision its template runs."""
+    if deploy is None:
+        return Rollout(None, RolloutState.UNKNOWN, "No Deployment yet.")
+    labels = ((deploy.get("spec") or {}).get("template") or {}).get("metadata", {}).get("labels") or {}
+    try:
+        revision: int | None = int(labels[names.LABEL_REVISION])
+    except (KeyError, ValueError):
+        revision = None
+    status = deploy.get("status") or {}
+    if (status.get("observedGeneration") or 0) < (generation_of(deploy) or 0):
+        return Rollout(revision, RolloutState.UNKNOWN, "The Deployment controller has not seen the latest template.")
+    progressing = _deploy_condition(deploy, "Progressing")
+    if progressing and progressing.get("status") == "False" and progressing.get("reason") == "ProgressDeadlineExceeded":
+        return Rollout(revision, RolloutState.FAILED, str(progressing.get("message") or ""))
+    want = (deploy.get("spec") or {}).get("replicas")
+    want = 1 if want is None else int(want)
+    updated = int(status.get("updatedReplicas") or 0)
+    available = int(status.get("availableReplicas") or 0)
+    total = int(status.get("replicas") or 0)
+    if updated >= want and available >= want and total <= updated:
+        return Rollout(revision, RolloutState.AVAILABLE, f"{available}/{want} pods available.")
+    return Rollout(
+        revision,
+        RolloutState.PROGRESSING,
+        f"{available}/{want} pods available, {updated} updated, {total - updated} old.",
+    )
+
+
+def verdicts_of(monitors: Sequence[Mapping[str, Any]], target: str) -> list[MonitorVerdict]:
+    """The verdicts of the Monitors (whole objects) that target ``target``."""
+    out = []
+    for mon in monitors:
+        spec = mon.get("spec") or {}
+        if (spec.get("targetRef") or {}).get("name") != target:
+            continue
+        verdict = monitor_verdict(mon)
+        if verdict is not None:
+            out.append(verdict)
+    return out
+
+
+def monitor_verdict(mon: Mapping[str, Any]) -> MonitorVerdict | None:
+    """One Monitor's verdict (``None`` when it has none yet)."""
+    verdict = (mon.get("status") or {}).get("verdict")
+    if not verdict:
+        return None
+    return MonitorVerdict(
+        monitor=str(mon["metadata"]["name"]),
+        action=(mon.get("spec") or {}).get("action", "rollback"),
+        degraded=bool(verdict.get("degraded")),
+        digest=verdict.get("digest"),
+        reason=verdict.get("reason"),
+    )
+
+
+def md_status(
+    md: Mapping[str, Any],
+    decision: Decision,
+    resolution: Resolved | Unresolved,
+    rollout: Rollout,
+    *,
+    url: str,
+    now: datetime,
+    unservable: str | None = None,
+) -> Body:
+    """The ModelDeployment's new status from the decision and the observed rollout."""
+    old = md.get("status") or {}
+    gen = generation_of(md)
+    target = decision.target
+    status: Body = {
+        "observedGeneration": gen,
+        "desiredDigest": decision.desired_digest,
+        "history": [r.to_wire() for r in decision.history] or None,
+        "deploymentName": names.serving_name(md["metadata"]["name"]),
+        "url": url,
+    }
+    serving = next((r for r in decision.history if r.outcome == "Serving"), None)
+    if serving is not None:
+        status.update(currentRevision=serving.revision, currentDigest=serving.model_digest)
+    bad = next((r for r in reversed(decision.history) if r.model_digest == decision.desired_digest), None)
+    rolled = target is not None and bad is not None and target.model_digest != decision.desired_digest
+    if rolled and bad is not None:
+        why = "Monitor" if bad.outcome == "RolledBack" else "RolloutFailed"
+        extra = [("RolledBack", "True", why, f"Revision {bad.revision} ({short(bad.model_digest)}): {bad.reason}")]
+    else:
+        extra = [("RolledBack", "False", "NotRolledBack", "")]
+
+    def finish(phase: str, state: State, reason: str, message: str) -> Body:
+        status["phase"] = phase
+        status["message"] = message
+        status["conditions"] = summary(old, state, reason, message, generation=gen, now=now, extra=extra)
+        return status
+
+    if unservable:
+        return finish("Failed", State.STALLED, "UnservableModel", unservable)
+    if isinstance(resolution, Unresolved) and target is None:
+        return finish("Pending", resolution.state, resolution.reason, resolution.message)
+    if isinstance(resolution, Unresolved) and resolution.state is State.STALLED:
+        return finish("Failed", State.STALLED, resolution.reason, resolution.message)
+    if target is None:
+        return finish("Pending", State.RECONCILING, "Pending", "Waiting for a model.")
+    if decision.blocked:
+        return finish("Failed", State.STALLED, "RollbackImpossible", decision.blocked)
+    if target.outcome == "Failed":
+        return finish("Failed", State.STALLED, "RolloutFailed", f"Revision {target.revision}: {target.reason}")
+    ready = (
+        target.outcome == "Serving" and rollout.revision == target.revision and rollout.state is RolloutState.AVAILABLE
+    )
+    if rolled:
+        why = f"revision {bad.revision} ({short(bad.model_digest)}) {bad.outcome}: {bad.reason}" if bad else ""
+        state_text = "serving" if ready else "rolling back to"
+        message = (
+            f"Rolled back: {state_text} revision {target.revision} ({short(target.model_digest)}); {why}. "
+            "Change spec.model to deploy another model."
+        )
+        return finish("RolledBack", State.STALLED, "RolledBack", message)
+    if ready:
+        message = f"Revision {target.revision} ({short(target.model_digest)}) is serving: {rollout.message}"
+        return finish("Ready", State.READY, "Serving", message)
+    if rollout.state is RolloutState.FAILED and target.outcome == "Serving":
+        return finish("Failed", State.STALLED, "ProgressDeadlineExceeded", rollout.message)
+    message = f"Rolling out revision {target.revision} ({short(target.model_digest)}): {rollout.message}"
+    return finish("Progressing", State.RECONCILING, "Progressing", message)
+
+
+async def reconcile(ctx: Context, namespace: str, name: str) -> float | None:
+    """Bring one ModelDeployment's serving children and status up to date."""
+    md = await kube.call(kube.get, KIND, namespace, name)
+    if md is None:
+        return None
+    spec = md.get("spec") or {}
+    model = spec.get("model") or {}
+    training_run = None
+    ref = (model.get("trainingRunRef") or {}).get("name")
+    if ref:
+        ctx.depend((KIND, namespace, name), ("TrainingRun", namespace, ref))
+        training_run = await kube.call(kube.get, "TrainingRun", namespace, ref)
+    resolution = resolve_model(model, training_run)
+    deploy_name = names.serving_name(name)
+    deploy = await kube.call(kube.get, "Deployment", namespace, deploy_name)
+    rollout = observe_rollout(deploy)
+    old = md.get("status") or {}
+    history = [Revision.model_validate(r) for r in old.get("history") or []]
+    policy_spec = spec.get("rollback") or {}
+    now = ctx.clock()
+    decision = decide(
+        history=history,
+        desired_before=old.get("desiredDigest"),
+        resolved=resolution if isinstance(resolution, Resolved) else None,
+        rollout=rollout,
+        verdicts=ctx.verdicts_for(namespace, name),
+        policy=Policy(
+            on_degraded=bool(policy_spec.get("onDegraded", True)),
+            on_failed_rollout=bool(policy_spec.get("onFailedRollout", True)),
+        ),
+        history_limit=int(spec.get("revisionHistoryLimit", 10)),
+        now=now,
+    )
+    desired_deploy = None
+    unservable = None
+    if decision.target is not None:
+        try:
+            desired_deploy = serving_children.deployment(md, decision.target, ctx.config)
+        except serving_children.UnservableModel as exc:
+            unservable = str(exc)
+    status = md_status(md, decision, resolution, rollout, url=serving_children.url(md), now=now, unservable=unservable)
+    if deploy is not None:
+        deploy_status = deploy.get("status") or {}
+        status["replicas"] = int(deploy_status.get("replicas") or 0)
+        status["readyReplicas"] = int(deploy_status.get("readyReplicas") or 0)
+    # Record the decision first: a restart after this point repeats the same apply, never a different one.
+    patch = changes(old, status)
+    if patch:
+        await kube.call(kube.patch_status, KIND, namespace, name, patch)
+    if desired_deploy is not None:
+        await _apply_children(md, desired_deploy)
+    for event in decision.events:
+        await kube.call(kube.emit_event, md, type_=event.type, reason=event.reason, message=event.message)
+    if decision.rollback is not None:
+        ROLLBACKS.labels(trigger=decision.rollback.trigger).inc()
+    await _transition_events(md, old, status)
+    if status.get("phase") in ("Progressing", "Pending") or (
+        status.get("phase") == "RolledBack" and not _ready_rollback(status)
+    ):
+        return PROGRESS_REQUEUE
+    return ctx.config.resync_seconds
+
+
+def _ready_rollback(status: Mapping[str, Any]) -> bool:
+    return (status.get("readyReplicas") or 0) > 0
+
+
+async def _transition_events(md: Body, old: Mapping[str, Any], new: Mapping[str, Any]) -> None:
+    """Warnings for Stalled reasons not already announced by a decision event."""
+    before, after = condition(old, "Stalled"), condition(new, "Stalled")
+    if after is None or after.get("status") != "True":
+        return
+    if before is not None and before.get("status") == "True" and before.get("reason") == after.get("reason"):
+        return
+    if after.get("reason") in ("RolledBack",):
+        return
+    await kube.call(
+        kube.emit_event, md, type_="Warning", reason=str(after.get("reason")), message=str(after.get("message"))
+    )
+
+
+#: How long a remembered apply stays trusted before it is sent again (corrects edits by others).
+APPLY_TTL = 600.0
+#: Children applied, by (kind, namespace, name): content hash and expiry. ``None`` hash: known absent.
+_applied: dict[tuple[str, str, str], tuple[str | None, float]] = {}
+
+
+def _remembered(key: tuple[str, str, str], fingerprint: str | None) -> bool:
+    entry = _applied.get(key)
+    return entry is not None and entry[0] == fingerprint and entry[1] > time.monotonic()
+
+
+async def _apply(obj: Body) -> None:
+    meta = obj["metadata"]
+    key = (obj["kind"], meta["namespace"], meta["name"])
+    fingerprint = names.short_hash(obj, 16)
+    if _remembered(key, fingerprint):
+        return
+    await kube.call(kube.apply, obj)
+    _applied[key] = (fingerprint, time.monotonic() + APPLY_TTL)
+
+
+async def _absent(kind: str, namespace: str, name: str) -> None:
+    key = (kind, namespace, name)
+    if _remembered(key, None):
+        return
+    await kube.call(kube.delete, kind, namespace, name)
+    _applied[key] = (None, time.monotonic() + APPLY_TTL)
+
+
+def forget(kind: str, namespace: str, name: str) -> None:
+    """A child changed or vanished outside the operator: apply it again next time."""
+    _applied.pop((kind, namespace, name), None)
+
+
+async def _apply_children(md: Body, desired_deploy: Body) -> None:
+    namespace, name = md["metadata"]["namespace"], md["metadata"]["name"]
+    await _apply(desired_deploy)
+    await _apply(serving_children.service(md))
+    child = names.serving_name(name)
+    for kind, desired in (
+        ("HorizontalPodAutoscaler", serving_children.hpa(md)),
+        ("PodDisruptionBudget", serving_children.pdb(md)),
+    ):
+        if desired is not None:
+            await _apply(desired)
+        else:
+            await _absent(kind, namespace, child)

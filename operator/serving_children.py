@@ -1,0 +1,216 @@
+"""The children that serve a ModelDeployment: Deployment, Service, HPA and PDB. Pure builders.
+
+The Deployment's pod template is a function of the revision it runs (number, digest, bundle
+URI) and of the serving knobs in the spec, so going back to an earlier revision restores the
+exact template of that revision and the Deployment controller simply scales its old ReplicaSet
+up again. ``maxUnavailable: 0`` keeps the old pods serving until new ones are ready: a model
+that never becomes ready never takes traffic, and the rollout fails after
+``progressDeadlineSeconds`` (which the reconciler turns into a rollback).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from yardarm.api.modeldeployment import Revision
+from yardarm.operator import names
+from yardarm.operator.config import SERVING_PORT, Config
+from yardarm.operator.podspec import (
+    artifacts_volume,
+    claim_of,
+    container_security_context,
+    owner_reference,
+    pod_security_context,
+    resources,
+    tmp_volume,
+)
+from yardarm.store import parse_store_uri
+
+Body = dict[str, Any]
+
+SERVING_RESOURCES = {"requests": {"cpu": "250m", "memory": "256Mi"}, "limits": {"memory": "1Gi"}}
+SERVICE_PORT = 80
+
+
+class UnservableModel(ValueError):  # noqa: N818 - a condition reason, read as a noun
+    """The model's URI cannot be mounted into a serving pod."""
+
+
+def bundle_path(uri: str) -> str:
+    """Where a bundle URI is found inside a serving pod."""
+    parsed = parse_store_uri(uri)
+    if parsed.scheme == "s3":
+        raise UnservableModel(f"{uri}: serving pods read bundles from a PVC (pvc://) or a local path, not s3://")
+    return str(parsed.local_path())
+
+
+def replicas_of(spec: Mapping[str, Any]) -> int | None:
+    """Fixed replica count, ``None`` when an HPA owns it."""
+    if spec.get("autoscaling"):
+        return None
+    replicas = spec.get("replicas")
+    return 1 if replicas is None else int(replicas)
+
+
+def _meta(md: Mapping[str, Any], labels: Mapping[str, str]) -> Body:
+    return {
+        "name": names.serving_name(md["metadata"]["name"]),
+        "namespace": md["metadata"]["namespace"],
+        "labels": dict(labels),
+        "ownerReferences": [owner_reference(md)],
+    }
+
+
+def deployment(md: Mapping[str, Any], revision: Revision, config: Config) -> Body:
+    """The Deployment running ``revision`` of the model."""
+    name = md["metadata"]["name"]
+    spec = md.get("spec") or {}
+    serving = spec.get("serving") or {}
+    path = bundle_path(revision.model_uri)
+    args = [
+        "--bundle",
+        path,
+        "--digest",
+        revision.model_digest,
+        "--model-name",
+        name,
+        "--revision",
+        str(revision.revision),
+        "--port",
+        str(SERVING_PORT),
+        "--max-request-bytes",
+        str(serving.get("maxRequestBytes", 4194304)),
+        "--feedback-capacity",
+        str(serving.get("feedbackCapacity", 100000)),
+    ]
+    if serving.get("threads"):
+        args += ["--threads", str(serving["threads"])]
+    tmp, tmp_mount = tmp_volume()
+    volumes, mounts = [tmp], [tmp_mount]
+    claim = claim_of(revision.model_uri)
+    if claim:
+        volume, mount = artifacts_volume(claim, read_only=True)
+        volumes.append(volume)
+        mounts.append(mount)
+    pod_labels = names.serving_labels(name, revision.revision, revision.model_digest)
+    probe_port = {"port": "http"}
+    container = {
+        "name": "server",
+        "image": config.serving_image,
+        "imagePullPolicy": config.image_pull_policy,
+        "command": ["yardarm-serve"],
+        "args": args,
+        "ports": [{"name": "http", "containerPort": SERVING_PORT, "protocol": "TCP"}],
+        "readinessProbe": {
+            "httpGet": {"path": "/v2/health/ready", **probe_port},
+            "periodSeconds": 5,
+            "failureThreshold": 3,
+        },
+        "livenessProbe": {
+            "httpGet": {"path": "/v2/health/live", **probe_port},
+            "initialDelaySeconds": 10,
+            "periodSeconds": 10,
+            "failureThreshold": 3,
+        },
+        "resources": resources(spec.get("resources"), SERVING_RESOURCES),
+        "securityContext": container_security_context(),
+        "volumeMounts": mounts,
+    }
+    deploy_spec: Body = {
+        "selector": {"matchLabels": names.serving_selector(name)},
+        "progressDeadlineSeconds": int(spec.get("progressDeadlineSeconds", 600)),
+        "revisionHistoryLimit": 3,
+        "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}},
+        "template": {
+            "metadata": {"labels": pod_labels},
+            "spec": {
+                "automountServiceAccountToken": False,
+                "enableServiceLinks": False,
+                "terminationGracePeriodSeconds": 30,
+                "securityContext": pod_security_context(),
+                "containers": [container],
+                "volumes": volumes,
+            },
+        },
+    }
+    replicas = replicas_of(spec)
+    if replicas is not None:
+        deploy_spec["replicas"] = replicas
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": _meta(md, names.serving_labels(name)),
+        "spec": deploy_spec,
+    }
+
+
+def service(md: Mapping[str, Any]) -> Body:
+    """The ClusterIP Service in front of the serving pods (all revisions share it)."""
+    name = md["metadata"]["name"]
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": _meta(md, names.serving_labels(name)),
+        "spec": {
+            "type": "ClusterIP",
+            "selector": names.serving_selector(name),
+            "ports": [{"name": "http", "port": SERVICE_PORT, "targetPort": "http", "protocol": "TCP"}],
+        },
+    }
+
+
+def url(md: Mapping[str, Any]) -> str:
+    """The in-cluster URL of the inference endpoint."""
+    meta = md["metadata"]
+    return f"http://{names.serving_name(meta['name'])}.{meta['namespace']}.svc"
+
+
+def hpa(md: Mapping[str, Any]) -> Body | None:
+    """A CPU HorizontalPodAutoscaler when ``spec.autoscaling`` is set."""
+    auto = (md.get("spec") or {}).get("autoscaling")
+    if not auto:
+        return None
+    name = md["metadata"]["name"]
+    return {
+        "apiVersion": "autoscaling/v2",
+        "kind": "HorizontalPodAutoscaler",
+        "metadata": _meta(md, names.serving_labels(name)),
+        "spec": {
+            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": names.serving_name(name)},
+            "minReplicas": int(auto.get("minReplicas", 1)),
+            "maxReplicas": int(auto["maxReplicas"]),
+            "metrics": [
+                {
+                    "type": "Resource",
+                    "resource": {
+                        "name": "cpu",
+                        "target": {
+                            "type": "Utilization",
+                            "averageUtilization": int(auto.get("targetCPUUtilizationPercentage", 70)),
+                        },
+                    },
+                }
+            ],
+        },
+    }
+
+
+def pdb(md: Mapping[str, Any]) -> Body | None:
+    """A PodDisruptionBudget (one pod down at a time) when more than one pod serves."""
+    spec = md.get("spec") or {}
+    auto = spec.get("autoscaling")
+    least = (
+        int(auto.get("minReplicas", 1))
+        if auto
+        else int(spec.get("replicas", 1) if spec.get("replicas") is not None else 1)
+    )
+    if least <= 1:
+        return None
+    name = md["metadata"]["name"]
+    return {
+        "apiVersion": "policy/v1",
+        "kind": "PodDisruptionBudget",
+        "metadata": _meta(md, names.serving_labels(name)),
+        "spec": {"maxUnavailable": 1, "selector": {"matchLabels": names.serving_selector(name)}},
+    }

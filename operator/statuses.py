@@ -1,0 +1,74 @@
+"""Small helpers shared by the reconcilers for building ``status``: conditions and diffs.
+
+Statuses are plain wire dicts (camelCase) so that what is compared is exactly what the API
+server stores; conditions go through :mod:`yardarm.api.conditions` so that Ready, Reconciling
+and Stalled never contradict each other and transition times only move on real transitions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from yardarm.api.conditions import Condition, State, set_condition, summarize
+
+Body = dict[str, Any]
+
+
+def conditions_of(status: Mapping[str, Any] | None) -> list[Condition]:
+    """The conditions in a stored status, parsed (unparseable ones are dropped)."""
+    out = []
+    for raw in (status or {}).get("conditions") or []:
+        try:
+            out.append(Condition.model_validate(raw))
+        except ValueError:
+            continue
+    return out
+
+
+def summary(
+    status: Mapping[str, Any] | None,
+    state: State,
+    reason: str,
+    message: str,
+    *,
+    generation: int | None,
+    now: datetime,
+    extra: list[tuple[str, str, str, str]] | None = None,
+) -> list[Body]:
+    """Ready/Reconciling/Stalled (and ``extra`` conditions: type, status, reason, message) as wire dicts."""
+    conditions = summarize(conditions_of(status), state, reason, message, generation=generation, now=now)
+    for type_, cond_status, cond_reason, cond_message in extra or []:
+        conditions = set_condition(
+            conditions,
+            type_,
+            cond_status,  # type: ignore[arg-type]
+            cond_reason,
+            cond_message,
+            generation=generation,
+            now=now,
+        )
+    return [c.to_wire() for c in conditions]
+
+
+def condition(status: Mapping[str, Any] | None, type_: str) -> Mapping[str, Any] | None:
+    """One stored condition as a dict."""
+    return next((c for c in (status or {}).get("conditions") or [] if c.get("type") == type_), None)
+
+
+def changes(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> Body:
+    """The keys of ``new`` whose values differ from ``old`` (a merge patch; ``None`` deletes)."""
+    old = old or {}
+    return {k: v for k, v in new.items() if old.get(k) != v and not (v is None and k not in old)}
+
+
+def generation_of(obj: Mapping[str, Any]) -> int | None:
+    """``metadata.generation``."""
+    value = (obj.get("metadata") or {}).get("generation")
+    return int(value) if value is not None else None
+
+
+def timestamp(value: datetime) -> str:
+    """A datetime as Kubernetes writes it."""
+    return value.strftime("%Y-%m-%dT%H:%M:%SZ")
