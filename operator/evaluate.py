@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -96,11 +96,18 @@ class SnapshotRing:
     first evaluation has no baseline (the window simply starts again); nothing is persisted.
     """
 
-    def __init__(self, maxlen: int = MAX_RING) -> None:
-        self._items: deque[Snapshot] = deque(maxlen=maxlen)
+    def __init__(self, maxlen: int = MAX_RING, keep: Iterable[Snapshot] = ()) -> None:
+        self._items: deque[Snapshot] = deque(keep, maxlen=maxlen)
+
+    @property
+    def maxlen(self) -> int:
+        return self._items.maxlen or MAX_RING
 
     def __len__(self) -> int:
         return len(self._items)
+
+    def __iter__(self) -> Iterator[Snapshot]:
+        return iter(self._items)
 
     def add(self, snapshot: Snapshot, window_seconds: float) -> list[Snapshot]:
         """Store ``snapshot``; return the earlier ones still within the window, oldest first."""
@@ -500,6 +507,7 @@ def evaluate(
     *,
     generation: int | None,
     now: datetime,
+    notes: Sequence[str] = (),
 ) -> Outcome:
     """The whole evaluation: the window up to ``current``, every check, then :func:`judge`.
 
@@ -509,7 +517,7 @@ def evaluate(
     references, prediction = references_from(profile, current, served.digest)
     checks = run_checks(spec, window, references, prediction)
     total, _ = window.requests()
-    notes = []
+    notes = list(notes)
     if not window.pods:
         notes.append(f"no ready serving pod reports digest {served.digest}")
     if window.restarted:

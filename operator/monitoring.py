@@ -1,0 +1,388 @@
+"""Kopf handler code for Monitor: evaluate every ``spec.interval``, record the verdict in status.
+
+Why a daemon and not a timer: Kopf timers have one interval per handler, but each Monitor has its
+own ``spec.interval``. A daemon per Monitor sleeps exactly that long (re-read from the live body
+every round, so an edited interval applies at once), and Kopf stops it when the Monitor is deleted
+or the operator shuts down. A short timer plus "has the interval elapsed?" would wake every
+Monitor every few seconds for nothing. Like every Kopf daemon it puts Kopf's finalizer on the
+Monitor so that it can be stopped before the object goes away.
+
+One round (:meth:`MonitorEvaluator.evaluate`): find the target ModelDeployment and what it
+serves (``status.currentRevision``/``currentDigest``) → read the served bundle's reference
+profile (``bundle.json`` on the artifact store, mounted at ``/artifacts``; content-addressed, so
+cached by digest) → list its ready serving pods → scrape them (or query ``spec.prometheusUrl``) →
+:func:`yardarm.operator.evaluate.evaluate` against the oldest snapshot of the window →
+patch ``status`` → Events on transitions. The window's snapshots live in memory only, keyed by the
+Monitor's uid: after an operator restart the first round just records a snapshot and the window
+starts again; ``consecutiveFailures`` and the verdict are in status and survive.
+
+The Monitor only records its verdict; the ModelDeployment reconciler rolls back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import kopf
+from pydantic import ValidationError
+
+from yardarm.api.common import GROUP, VERSION, parse_duration
+from yardarm.api.conditions import State, now_utc, summarize
+from yardarm.api.monitor import MonitorPhase, MonitorSpec, MonitorStatus
+from yardarm.bundle import MANIFEST_FILE, BundleManifest, ReferenceProfile, sha256_bytes
+from yardarm.operator import kube
+from yardarm.operator.evaluate import Outcome, Served, Snapshot, SnapshotRing, evaluate, monitor_conditions, ring_size
+from yardarm.operator.metrics import MONITOR_EVALUATIONS
+from yardarm.operator.scrape import DEFAULT_TIMEOUT, ScrapeError, scrape_pods, scrape_prometheus, targets_of
+from yardarm.store import PVC_MOUNT, parse_store_uri
+
+Body = dict[str, Any]
+KIND = "Monitor"
+log = logging.getLogger("yardarm.operator.monitoring")
+
+#: Reference profiles kept in memory (by digest; bundles are immutable, so never stale).
+PROFILE_CACHE = 64
+#: Pause after an unexpected error in a round, so a bug cannot spin the loop.
+ERROR_BACKOFF = 10.0
+
+ScrapePods = Callable[..., Awaitable[Snapshot]]
+StatusHook = Callable[[Mapping[str, Any], Mapping[str, Any]], None]
+
+
+@dataclass(frozen=True)
+class Round:
+    """What one round did: the status written (wire form) and the outcome, if it evaluated."""
+
+    status: dict[str, Any]
+    outcome: Outcome | None = None
+
+
+class MonitorEvaluator:
+    """Evaluates Monitors; holds the per-Monitor snapshot rings and the profile cache.
+
+    Clock, scrapers and the artifact mount are injected so tests drive it without Kopf.
+    ``on_status(monitor, status)`` is called after each status write (e.g. to hand the verdict to
+    the ModelDeployment reconciler at once rather than on its next watch event).
+    """
+
+    def __init__(
+        self,
+        *,
+        pvc_mount: str = PVC_MOUNT,
+        scrape_timeout: float = DEFAULT_TIMEOUT,
+        clock: Callable[[], datetime] = now_utc,
+        scrape: ScrapePods = scrape_pods,
+        on_status: StatusHook | None = None,
+    ) -> None:
+        self.pvc_mount = pvc_mount
+        self.scrape_timeout = scrape_timeout
+        self.clock = clock
+        self.scrape = scrape
+        self.on_status = on_status
+        self.rings: dict[str, SnapshotRing] = {}
+        self._profiles: OrderedDict[str, ReferenceProfile] = OrderedDict()
+
+    def forget(self, uid: str) -> None:
+        """Drop a Monitor's window (it was deleted)."""
+        self.rings.pop(uid, None)
+
+    # -- the daemon loop -------------------------------------------------------------------------
+
+    async def run(self, body: Mapping[str, Any], stopped: Any, logger: logging.Logger | Any = log) -> None:
+        """Evaluate, sleep ``spec.interval``, repeat until Kopf stops the daemon."""
+        meta = body.get("metadata") or {}
+        uid, namespace, name = str(meta.get("uid", "")), meta.get("namespace"), meta.get("name", "")
+        try:
+            while not stopped:
+                delay = _interval(body)
+                try:
+                    # Read the Monitor afresh: its status (consecutiveFailures, verdict) must be the
+                    # one last written, not the daemon's view, which lags by a watch event.
+                    monitor = await kube.call(kube.get, KIND, namespace, name)
+                    if monitor is None:
+                        return
+                    delay = _interval(monitor)
+                    await self.evaluate(monitor)
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:  # one bad round must not end the Monitor's evaluations
+                    MONITOR_EVALUATIONS.labels(result="Error").inc()
+                    logger.exception(f"Monitor evaluation failed: {exc}")
+                    delay = max(delay, ERROR_BACKOFF)
+                await stopped.wait(delay)
+        finally:
+            if stopped:
+                self.forget(uid)
+
+    # -- one round --------------------------------------------------------------------------------
+
+    async def evaluate(self, monitor: Mapping[str, Any]) -> Round:
+        """One evaluation of one Monitor, written to its status. Raises only on API errors."""
+        meta = monitor.get("metadata") or {}
+        namespace, uid = meta.get("namespace", ""), str(meta.get("uid", ""))
+        generation = meta.get("generation")
+        old_wire: dict[str, Any] = dict(monitor.get("status") or {})
+        previous = _previous_status(old_wire)
+        now = self.clock()
+        try:
+            spec = MonitorSpec.model_validate(monitor.get("spec") or {})
+        except ValidationError as exc:
+            return await self._halt(monitor, previous, old_wire, "InvalidSpec", f"spec is invalid: {exc}", now)
+
+        target = spec.target_ref.name
+        md = await kube.call(kube.get, "ModelDeployment", namespace, target)
+        if md is None:
+            msg = f"ModelDeployment {target} does not exist in namespace {namespace}"
+            return await self._halt(monitor, previous, old_wire, "TargetNotFound", msg, now)
+        md_status = md.get("status") or {}
+        served = Served(revision=md_status.get("currentRevision"), digest=md_status.get("currentDigest"))
+        if not served.digest:
+            msg = f"ModelDeployment {target} serves no model yet"
+            return await self._wait(monitor, previous, old_wire, "WaitingForModel", msg, now)
+
+        pods = await kube.call(kube.serving_pods, namespace, target)
+        try:
+            if spec.prometheus_url:
+                snapshot = await scrape_prometheus(
+                    spec.prometheus_url, namespace, [p["metadata"]["name"] for p in pods], timeout=self.scrape_timeout
+                )
+            else:
+                snapshot = await self.scrape(targets_of(pods), timeout=self.scrape_timeout)
+        except ScrapeError as exc:
+            MONITOR_EVALUATIONS.labels(result="Error").inc()
+            msg = f"cannot read metrics: {exc}"
+            return await self._wait(monitor, previous, old_wire, "MetricsUnavailable", msg, now, keep_phase=True)
+
+        ring = self._ring(uid, spec)
+        earlier = ring.add(snapshot, parse_duration(spec.window))
+        if not earlier:
+            msg = f"window started: first evaluation in {spec.interval} ({len(snapshot.pods)} pods scraped)"
+            return await self._wait(monitor, previous, old_wire, "CollectingWindow", msg, now, keep_phase=True)
+
+        profile, note = await self._profile(md, served.digest)
+        outcome = evaluate(
+            spec,
+            previous,
+            earlier,
+            snapshot,
+            profile,
+            served,
+            generation=generation,
+            now=now,
+            notes=[note] if note else (),
+        )
+        new_wire = outcome.status.to_wire()
+        await self._write(monitor, old_wire, new_wire)
+        MONITOR_EVALUATIONS.labels(result=outcome.status.phase or "Error").inc()
+        await self._events(monitor, spec, previous, outcome)
+        return Round(new_wire, outcome)
+
+    # -- helpers ------------------------------------------------------------------------------------
+
+    def _ring(self, uid: str, spec: MonitorSpec) -> SnapshotRing:
+        size = ring_size(spec)
+        ring = self.rings.get(uid)
+        if ring is None or ring.maxlen != size:
+            ring = SnapshotRing(size, ring or ())
+            self.rings[uid] = ring
+        return ring
+
+    async def _profile(self, md: Mapping[str, Any], digest: str) -> tuple[ReferenceProfile | None, str]:
+        """The served bundle's reference profile, or None and why (then the pods' gauges are used)."""
+        cached = self._profiles.get(digest)
+        if cached is not None:
+            self._profiles.move_to_end(digest)
+            return cached, ""
+        uri = bundle_uri(md, digest)
+        if uri is None:
+            return None, "bundle location unknown; reference bins from the pods"
+        try:
+            path = parse_store_uri(uri).local_path(self.pvc_mount) / MANIFEST_FILE
+            profile = await asyncio.to_thread(read_profile, path, digest)
+        except (OSError, ValueError) as exc:
+            return None, f"bundle.json not readable ({exc}); reference bins from the pods"
+        self._profiles[digest] = profile
+        while len(self._profiles) > PROFILE_CACHE:
+            self._profiles.popitem(last=False)
+        return profile, ""
+
+    async def _write(self, monitor: Mapping[str, Any], old: Mapping[str, Any], new: Mapping[str, Any]) -> None:
+        meta = monitor.get("metadata") or {}
+        patch = merge_patch(old, new)
+        if patch:
+            await kube.call(kube.patch_status, KIND, meta.get("namespace"), meta.get("name"), patch)
+        if self.on_status is not None:
+            self.on_status(monitor, new)
+
+    async def _halt(
+        self,
+        monitor: Mapping[str, Any],
+        previous: MonitorStatus | None,
+        old: Mapping[str, Any],
+        reason: str,
+        message: str,
+        now: datetime,
+    ) -> Round:
+        """A problem a person must fix (no target, bad spec): Stalled, phase Pending."""
+        generation = (monitor.get("metadata") or {}).get("generation")
+        conditions = summarize(
+            (previous.conditions or []) if previous else [],
+            State.STALLED,
+            reason,
+            message,
+            generation=generation,
+            now=now,
+        )
+        status = (previous or MonitorStatus()).model_copy(
+            update={"phase": "Pending", "observed_generation": generation, "conditions": conditions, "message": message}
+        )
+        new = status.to_wire()
+        await self._write(monitor, old, new)
+        if not previous or previous.phase != "Pending" or _reason(previous) != reason:
+            await kube.call(kube.emit_event, monitor, type_="Warning", reason=reason, message=message)
+        return Round(new)
+
+    async def _wait(
+        self,
+        monitor: Mapping[str, Any],
+        previous: MonitorStatus | None,
+        old: Mapping[str, Any],
+        reason: str,
+        message: str,
+        now: datetime,
+        *,
+        keep_phase: bool = False,
+    ) -> Round:
+        """Nothing to judge yet: keep the last judgement (if asked) and say why in the message."""
+        generation = (monitor.get("metadata") or {}).get("generation")
+        base = previous or MonitorStatus()
+        phase: MonitorPhase = (base.phase or "Pending") if keep_phase else "Pending"
+        if phase == "Pending":
+            conditions = summarize(
+                base.conditions or [], State.RECONCILING, reason, message, generation=generation, now=now
+            )
+        else:
+            conditions = monitor_conditions(base.conditions or [], phase, message, generation=generation, now=now)
+        status = base.model_copy(
+            update={"phase": phase, "observed_generation": generation, "conditions": conditions, "message": message}
+        )
+        new = status.to_wire()
+        await self._write(monitor, old, new)
+        return Round(new)
+
+    async def _events(
+        self, monitor: Mapping[str, Any], spec: MonitorSpec, previous: MonitorStatus | None, outcome: Outcome
+    ) -> None:
+        status = outcome.status
+        before = previous.phase if previous else None
+        if outcome.newly_degraded and status.verdict is not None:
+            what = "rollback requested" if spec.action == "rollback" else "alert only (action: alert)"
+            message = f"Revision {status.verdict.revision} ({status.verdict.digest}) is Degraded, {what}: "
+            await kube.call(
+                kube.emit_event,
+                monitor,
+                type_="Warning",
+                reason="Degraded",
+                message=message + (status.verdict.reason or ""),
+            )
+        elif outcome.failing and (previous is None or not previous.consecutive_failures):
+            await kube.call(
+                kube.emit_event, monitor, type_="Warning", reason="ChecksFailing", message=status.message or ""
+            )
+        elif status.phase != before and status.phase in ("Healthy", "Inconclusive"):
+            await kube.call(kube.emit_event, monitor, type_="Normal", reason=status.phase, message=status.message or "")
+
+
+# -- pure helpers ------------------------------------------------------------------------------------
+
+
+def _interval(body: Mapping[str, Any]) -> float:
+    try:
+        return max(parse_duration(str((body.get("spec") or {}).get("interval", "30s"))), 1.0)
+    except ValueError:
+        return 30.0
+
+
+def _previous_status(wire: Mapping[str, Any]) -> MonitorStatus | None:
+    """The stored status, or None when it is absent or not ours to read (never fail on it)."""
+    if not wire:
+        return None
+    try:
+        return MonitorStatus.model_validate(wire)
+    except ValidationError:
+        return None
+
+
+def _reason(status: MonitorStatus) -> str | None:
+    ready = next((c for c in status.conditions or [] if c.type == "Stalled"), None)
+    return ready.reason if ready else None
+
+
+def bundle_uri(md: Mapping[str, Any], digest: str) -> str | None:
+    """Where the served bundle lives: its revision in ``status.history``, else ``spec.model.uri``."""
+    status = md.get("status") or {}
+    for entry in reversed(status.get("history") or []):
+        if entry.get("modelDigest") == digest and entry.get("modelUri"):
+            return str(entry["modelUri"])
+    model = (md.get("spec") or {}).get("model") or {}
+    if model.get("uri") and model.get("digest") == digest:
+        return str(model["uri"])
+    return None
+
+
+def read_profile(path: Path, digest: str) -> ReferenceProfile:
+    """The reference profile from ``bundle.json``, refused unless its bytes have the served digest."""
+    data = path.read_bytes()
+    if sha256_bytes(data) != digest:
+        raise ValueError(f"{path} has digest {sha256_bytes(data)}, the ModelDeployment serves {digest}")
+    return BundleManifest.model_validate_json(data).profile
+
+
+def merge_patch(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
+    """The JSON merge patch that turns ``old`` into ``new`` (``None`` deletes a key); empty if equal."""
+    patch: dict[str, Any] = {}
+    for key in old:
+        if key not in new:
+            patch[key] = None
+    for key, value in new.items():
+        before = old.get(key)
+        if isinstance(value, Mapping) and isinstance(before, Mapping):
+            nested = merge_patch(before, value)
+            if nested:
+                patch[key] = nested
+        elif value != before:
+            patch[key] = value
+    return patch
+
+
+# -- registration ----------------------------------------------------------------------------------
+
+
+def register(
+    registry: kopf.OperatorRegistry | None = None, evaluator: MonitorEvaluator | None = None
+) -> MonitorEvaluator:
+    """Register the Monitor daemon with Kopf (the default registry unless one is given)."""
+    evaluator = evaluator or MonitorEvaluator()
+
+    @kopf.daemon(
+        GROUP,
+        VERSION,
+        "monitors",
+        id="monitor-evaluation",
+        cancellation_timeout=10.0,
+        registry=registry,
+    )
+    async def monitor_evaluation(body: kopf.Body, stopped: kopf.DaemonStopped, logger: Any, **_: Any) -> None:
+        await evaluator.run(body, stopped, logger)
+
+    return evaluator
+
+
+__all__: Sequence[str] = ("MonitorEvaluator", "Round", "bundle_uri", "merge_patch", "read_profile", "register")
