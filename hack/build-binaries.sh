@@ -6,10 +6,11 @@
 # and requires them as v0.0.0.  We therefore generate a tiny wrapper module
 # whose `replace` lines map each staging module named by the tag's own go.mod
 # to the published v0.<minor>.<patch> release of the same tag, and build the
-# commands from there.  etcd is built from the same wrapper at the version
-# Kubernetes itself pins (go.etcd.io/etcd/server/v3); helm from its own module.
+# commands from there.  Optionally (`etcd`) etcd is built from the same wrapper at
+# the version Kubernetes itself pins (go.etcd.io/etcd/server/v3); helm from its own
+# module.  `all` = Kubernetes + helm (the cluster runs Debian's etcd by default).
 #
-# Output: /var/cache/yardarm/bin/<k8s-version>/{kube-apiserver,...,etcd,helm}
+# Output: /var/cache/yardarm/bin/<k8s-version>/{kube-apiserver,...,kubectl,helm[,etcd]}
 # A stamp file per binary makes repeat runs instant.
 #
 # Environment:
@@ -59,8 +60,8 @@ with_heartbeat() {
 }
 
 build_k8s() {
-  if all_present "${K8S_CMDS[@]}" etcd; then
-    log "kubernetes $K8S_VERSION + etcd: cached in $BIN"; return 0
+  if all_present "${K8S_CMDS[@]}"; then
+    log "kubernetes $K8S_VERSION: cached in $BIN"; return 0
   fi
   need_go
   mkdir -p "$BIN" "$WORK"
@@ -119,11 +120,20 @@ build_k8s() {
       with_heartbeat "$c" go build -p "$GO_PARALLEL" -ldflags "$ldflags" -o "$BIN/$c.tmp" "k8s.io/kubernetes/cmd/$c"
       mv "$BIN/$c.tmp" "$BIN/$c"; date -u > "$BIN/.$c.stamp"
     done
-    if ! all_present etcd; then
-      with_heartbeat etcd go build -p "$GO_PARALLEL" -ldflags "-s -w" -o "$BIN/etcd.tmp" go.etcd.io/etcd/server/v3
-      mv "$BIN/etcd.tmp" "$BIN/etcd"; date -u > "$BIN/.etcd.stamp"
-    fi
   )
+}
+
+# Optional: etcd at the version Kubernetes pins (hack/cluster.py uses Debian's etcd-server
+# unless YARDARM_ETCD=built; see docs/local-cluster.md).
+build_etcd() {
+  if all_present etcd; then log "etcd: cached"; return 0; fi
+  [ -f "$WORK/go.mod" ] && grep -q "go.etcd.io/etcd/server/v3" "$WORK/go.mod" || build_k8s
+  (
+    cd "$WORK"
+    export CGO_ENABLED=0 GOFLAGS="-trimpath -buildvcs=false"
+    with_heartbeat etcd go build -p "$GO_PARALLEL" -ldflags "-s -w" -o "$BIN/etcd.tmp" go.etcd.io/etcd/server/v3
+  )
+  mv "$BIN/etcd.tmp" "$BIN/etcd"; date -u > "$BIN/.etcd.stamp"
 }
 
 build_helm() {
@@ -148,9 +158,10 @@ build_helm() {
 main() {
   case "${1:-all}" in
     k8s) build_k8s ;;
+    etcd) build_etcd ;;
     helm) build_helm ;;
     all) build_k8s; build_helm ;;
-    *) echo "usage: $0 [all|k8s|helm]" >&2; exit 2 ;;
+    *) echo "usage: $0 [all|k8s|etcd|helm]" >&2; exit 2 ;;
   esac
   log "binaries in $BIN: $(cd "$BIN" && ls | tr '\n' ' ')"
 }

@@ -90,9 +90,7 @@ class Ports:
 
 PORTS = {
     "control-plane": Ports(etcd_client=23790, etcd_peer=23800, apiserver=16443, controller_manager=10357),
-    "node": Ports(
-        etcd_client=23791, etcd_peer=23801, apiserver=26443, controller_manager=10457, scheduler=10459
-    ),
+    "node": Ports(etcd_client=23791, etcd_peer=23801, apiserver=26443, controller_manager=10457, scheduler=10459),
 }
 
 
@@ -101,9 +99,7 @@ def log(msg: str) -> None:
     print(f"[cluster {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
 
-def run(
-    cmd: list[str], *, check: bool = True, quiet: bool = True, **kw: object
-) -> subprocess.CompletedProcess[str]:
+def run(cmd: list[str], *, check: bool = True, quiet: bool = True, **kw: object) -> subprocess.CompletedProcess[str]:
     """Run a command, capturing its output; raise with its stderr on failure."""
     res = subprocess.run(cmd, text=True, capture_output=quiet, **kw)  # type: ignore[call-overload]
     if check and res.returncode != 0:
@@ -312,23 +308,25 @@ class Cluster:
 
     # ----------------------------------------------------------------- helpers
     def bin(self, name: str) -> str:
-        if name == "etcd" and os.environ.get("YARDARM_ETCD"):
-            return os.environ["YARDARM_ETCD"]
-        path = BIN_DIR / name
-        return str(path)
+        if name == "etcd":
+            return etcd_binary()
+        return str(BIN_DIR / name)
 
     def pidfile(self, name: str) -> Path:
         return self.run_dir / f"{name}.pid"
 
     def pid_of(self, name: str) -> int | None:
-        pf = self.pidfile(name)
+        """The pid of a running component (its pidfile names the pid and the binary), else None."""
         try:
-            pid = int(pf.read_text().split()[0])
-            cmd = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0].decode()
+            fields = self.pidfile(name).read_text().split()
+            pid, expected = int(fields[0]), fields[1]
+            argv0 = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0].decode()
         except (OSError, ValueError, IndexError):
             return None
-        expected = pf.read_text().split()[1] if len(pf.read_text().split()) > 1 else ""
-        if expected and cmd != expected:
+        if _is_zombie(pid):
+            return None
+        # An empty cmdline is a child caught between fork and exec: it is ours.
+        if argv0 and argv0 != expected:
             return None
         return pid
 
@@ -340,9 +338,7 @@ class Cluster:
     def get(self, path: str, timeout: float = 3.0) -> tuple[int, str]:
         """GET a path from the API server as the admin user."""
         try:
-            with urllib.request.urlopen(
-                self.api_url + path, context=self.ssl_context(), timeout=timeout
-            ) as r:
+            with urllib.request.urlopen(self.api_url + path, context=self.ssl_context(), timeout=timeout) as r:
                 return r.status, r.read().decode()
         except urllib.error.HTTPError as e:
             return e.code, e.read().decode(errors="replace")
@@ -495,7 +491,7 @@ class Cluster:
                 "--trusted-ca-file",
                 str(pki.p("etcd-ca.crt")),
                 "--client-cert-auth",
-                "--unsafe-no-fsync",
+                *(["--unsafe-no-fsync"] if etcd_supports_no_fsync() else []),
                 "--quota-backend-bytes",
                 str(2 * 1024**3),
                 "--log-level",
@@ -773,9 +769,7 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
             run(["iptables", "-I", "FORWARD", "1", "-j", "YARDARM-FORWARD"])
 
     def ensure_pause_image(self) -> None:
-        images = run(
-            ["ctr", "--address", CONTAINERD_SOCK, "-n", "k8s.io", "images", "ls", "-q"]
-        ).stdout.split()
+        images = run(["ctr", "--address", CONTAINERD_SOCK, "-n", "k8s.io", "images", "ls", "-q"]).stdout.split()
         tars = sorted((CACHE_DIR / "images").glob("*.tar"))
         if PAUSE_IMAGE not in images and not (CACHE_DIR / "images" / "pause.tar").exists():
             log("building the pause image (hack/images.py pause)")
@@ -786,11 +780,7 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
         for tar in tars:
             stamp = stamp_dir / (tar.name + ".stamp")
             mtime = str(tar.stat().st_mtime_ns)
-            if (
-                stamp.exists()
-                and stamp.read_text() == mtime
-                and (tar.name != "pause.tar" or PAUSE_IMAGE in images)
-            ):
+            if stamp.exists() and stamp.read_text() == mtime and (tar.name != "pause.tar" or PAUSE_IMAGE in images):
                 continue
             log(f"importing {tar.name} into containerd (k8s.io)")
             run(
@@ -879,37 +869,42 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
             self.pki.generate(self.mode)
             self.write_configs()
             comps = {c.name: c for c in self.components()}
-            for name in ("etcd", "kube-apiserver", "kube-controller-manager"):
-                self.start(comps[name])
-                self.wait_ready(comps[name])
-            if self.mode == "node":
-                self.setup_host_network()
-                self.start(comps["kube-scheduler"])
+            node = self.mode == "node"
+            if node:
+                self.setup_host_network()  # the API server advertises the bridge address
                 self.start(comps["containerd"])
+            self.start(comps["etcd"])
+            self.wait_ready(comps["etcd"])
+            self.start(comps["kube-apiserver"])
+            if node:
                 self.wait_containerd()
                 self.ensure_pause_image()
-                self.start(comps["kubelet"])
-                self.start(comps["kube-proxy"])
-                for name in ("kube-scheduler", "kubelet", "kube-proxy"):
-                    self.wait_ready(comps[name])
+            self.wait_ready(comps["kube-apiserver"])
+            rest = ["kube-controller-manager"]
+            if node:
+                rest += ["kube-scheduler", "kubelet", "kube-proxy"]
+            for name in rest:
+                self.start(comps[name])
+            for name in rest:
+                self.wait_ready(comps[name])
             self.post_start()
             log(f"{self.mode}: up in {time.monotonic() - t0:.1f}s; kubeconfig {self.kubeconfig}")
             print(self.kubeconfig)
 
     def ensure_binaries(self) -> None:
         needed = ["kube-apiserver", "kube-controller-manager", "kubectl"]
-        if not os.environ.get("YARDARM_ETCD"):
+        if os.environ.get("YARDARM_ETCD") == "built":
             needed.append("etcd")
+        elif not Path(etcd_binary()).exists():
+            raise RuntimeError(f"{etcd_binary()} not found: run `bash hack/install-deps.sh` first")
         if self.mode == "node":
             needed += ["kube-scheduler", "kubelet", "kube-proxy"]
         missing = [b for b in needed if not (BIN_DIR / b).exists()]
         if missing:
-            log(f"missing binaries {missing}: running hack/build-binaries.sh k8s (slow on a cold cache)")
-            run(
-                ["bash", str(HACK_DIR / "build-binaries.sh"), "k8s"],
-                quiet=False,
-                env={**os.environ, "K8S_VERSION": K8S_VERSION, "YARDARM_CACHE": str(CACHE_DIR)},
-            )
+            log(f"missing binaries {missing}: running hack/build-binaries.sh (slow on a cold cache)")
+            env = {**os.environ, "K8S_VERSION": K8S_VERSION, "YARDARM_CACHE": str(CACHE_DIR)}
+            for target in ["k8s"] + (["etcd"] if "etcd" in missing else []):
+                run(["bash", str(HACK_DIR / "build-binaries.sh"), target], quiet=False, env=env)
         if self.mode == "node":
             for tool in ("/usr/bin/containerd", "/usr/bin/runc", "ctr", "iptables", "ip"):
                 if not shutil.which(tool):
@@ -972,9 +967,7 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
             )
 
             def no_tasks() -> bool:
-                res = run(
-                    ["ctr", "--address", CONTAINERD_SOCK, "-n", "k8s.io", "tasks", "ls", "-q"], check=False
-                )
+                res = run(["ctr", "--address", CONTAINERD_SOCK, "-n", "k8s.io", "tasks", "ls", "-q"], check=False)
                 return res.returncode != 0 or not res.stdout.strip()
 
             with contextlib.suppress(RuntimeError):
@@ -1007,6 +1000,7 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
             run(["ip", "link", "del", BRIDGE], check=False)
         self.restore_sysctls()
         shutil.rmtree(self.root / "cni" / "ipam", ignore_errors=True)
+        shutil.rmtree(self.root / "kubelet", ignore_errors=True)
         shutil.rmtree(self.run_dir / "imported", ignore_errors=True)
 
     def kill_shims(self) -> None:
@@ -1083,9 +1077,7 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
                 fcntl.flock(fh, fcntl.LOCK_UN)
 
     def status(self) -> dict[str, object]:
-        health = (
-            self.healthy() if self.pki.p("admin.crt").exists() else {c.name: False for c in self.components()}
-        )
+        health = self.healthy() if self.pki.p("admin.crt").exists() else {c.name: False for c in self.components()}
         return {
             "mode": self.mode,
             "running": all(health.values()),
@@ -1095,6 +1087,23 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
             "version": K8S_VERSION,
             "state_dir": str(self.root),
         }
+
+
+def etcd_binary() -> str:
+    """Debian's etcd-server by default; ``YARDARM_ETCD`` names another (e.g. one built by build-binaries.sh)."""
+    chosen = os.environ.get("YARDARM_ETCD", "/usr/bin/etcd")
+    if chosen == "built":
+        return str(BIN_DIR / "etcd")
+    return chosen
+
+
+def etcd_supports_no_fsync() -> bool:
+    """``--unsafe-no-fsync`` (faster on a test machine) exists from etcd 3.5 on."""
+    try:
+        out = subprocess.run([etcd_binary(), "--version"], text=True, capture_output=True, timeout=10).stdout
+    except OSError:
+        return False
+    return "Version: 3.4." not in out
 
 
 def _is_zombie(pid: int) -> bool:

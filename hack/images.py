@@ -51,6 +51,7 @@ SUITE = "bookworm"
 BASE_PACKAGES = ("python3", "python3-venv", "ca-certificates")
 NONROOT_UID = 65532
 PIP_VERSION = "26.3"
+HOST_CA = "/etc/ssl/certs/ca-certificates.crt"
 
 IMAGES = {
     "operator": {"tag": "yardarm/operator:dev", "extras": "operator,train"},
@@ -241,12 +242,18 @@ def chroot_mounts(root: Path) -> Iterator[None]:
                 subprocess.run(["mount", "--rbind", src, str(target)], check=True)
                 subprocess.run(["mount", "--make-rslave", str(target)], check=True)
             mounted.append(target)
+        # pip inside the chroot trusts what the build host trusts (a proxy CA, if any) --
+        # only during the build: the file is removed before the image is packed.
+        host_ca = Path(os.environ.get("PIP_CERT") or os.environ.get("SSL_CERT_FILE") or HOST_CA)
+        if host_ca.is_file():
+            shutil.copy(host_ca, root / "tmp" / "build-ca.crt")
         resolv = root / "etc" / "resolv.conf"
         with contextlib.suppress(OSError):
             resolv.unlink()
         shutil.copy("/etc/resolv.conf", resolv)
         yield
     finally:
+        (root / "tmp" / "build-ca.crt").unlink(missing_ok=True)
         for target in reversed(mounted):
             subprocess.run(["umount", "-R", "-l", str(target)], check=False)
 
@@ -279,31 +286,17 @@ def build_python_image(name: str, wheel: Path) -> Path:
     (work / ".complete").unlink(missing_ok=True)
     shutil.copy(wheel, work / "tmp" / wheel.name)
     extras = spec["extras"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PIP_")}
+    # Host CA variables point at host paths; inside the chroot they must name the copied bundle.
+    for var in ("PIP_CERT", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE"):
+        env[var] = "/tmp/build-ca.crt"
+    env.pop("SSL_CERT_DIR", None)
+    env.update(PIP_DISABLE_PIP_VERSION_CHECK="1", PIP_DEFAULT_TIMEOUT="180")
     with chroot_mounts(work):
-        sh(["chroot", str(work), "/usr/bin/python3", "-m", "venv", "/opt/venv"])
-        sh(
-            [
-                "chroot",
-                str(work),
-                "/opt/venv/bin/pip",
-                "install",
-                "--no-cache-dir",
-                "--disable-pip-version-check",
-                f"pip=={PIP_VERSION}",
-            ]
-        )
-        target = f"/tmp/{wheel.name}" + (f"[{extras}]" if extras else "")
-        sh(
-            [
-                "chroot",
-                str(work),
-                "/opt/venv/bin/pip",
-                "install",
-                "--no-cache-dir",
-                "--disable-pip-version-check",
-                target,
-            ]
-        )
+        sh(["chroot", str(work), "/usr/bin/python3", "-m", "venv", "/opt/venv"], env=env)
+        pip = ["chroot", str(work), "/opt/venv/bin/pip", "install", "--no-cache-dir"]
+        sh([*pip, f"pip=={PIP_VERSION}"], env=env)
+        sh([*pip, f"/tmp/{wheel.name}" + (f"[{extras}]" if extras else "")], env=env)
     (work / "tmp" / wheel.name).unlink()
     (work / "etc" / "resolv.conf").write_text("")
     _add_nonroot_user(work)
@@ -355,9 +348,7 @@ def import_images(tars: list[Path]) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("command", choices=("build", "import"))
-    parser.add_argument(
-        "what", nargs="?", default="all", choices=("pause", "base", "serving", "operator", "all")
-    )
+    parser.add_argument("what", nargs="?", default="all", choices=("pause", "base", "serving", "operator", "all"))
     parser.add_argument("--wheel", help="wheel to install instead of building one from pyproject.toml")
     parser.add_argument("--no-import", action="store_true", help="do not import into containerd")
     parser.add_argument("--force", action="store_true", help="rebuild even if a tar is cached")

@@ -54,10 +54,14 @@ class LocalCluster:
         cmd = [_kubectl_binary(), f"--kubeconfig={self.kubeconfig}", *args]
         res = subprocess.run(cmd, input=input, text=True, capture_output=True, timeout=timeout)
         if check and res.returncode != 0:
-            raise AssertionError(f"kubectl {' '.join(args)} failed ({res.returncode}):\n{res.stderr}{res.stdout}")
+            raise AssertionError(
+                f"kubectl {' '.join(args)} failed ({res.returncode}):\n{res.stderr}{res.stdout}"
+            )
         return res
 
-    def apply(self, manifest: dict[str, Any] | str, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    def apply(
+        self, manifest: dict[str, Any] | str, *args: str, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
         """``kubectl apply -f -`` of a dict (sent as JSON) or a YAML/JSON string."""
         text = manifest if isinstance(manifest, str) else json.dumps(manifest)
         return self.kubectl("apply", "-f", "-", *args, input=text, check=check)
@@ -80,8 +84,9 @@ class LocalCluster:
     def create_namespace(self, prefix: str = "t", labels: dict[str, str] | None = None) -> str:
         """Create a uniquely named namespace (optionally labelled) and return its name."""
         name = f"{prefix}-{uuid.uuid4().hex[:8]}"
-        self.apply({"apiVersion": "v1", "kind": "Namespace",
-                    "metadata": {"name": name, "labels": labels or {}}})
+        self.apply(
+            {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": labels or {}}}
+        )
         return name
 
     def delete_namespace(self, name: str) -> None:
@@ -90,8 +95,12 @@ class LocalCluster:
 
 
 def _status(mode: str) -> dict[str, Any]:
-    res = subprocess.run([sys.executable, str(CLUSTER_PY), "status", "--mode", mode, "--json"],
-                         text=True, capture_output=True, timeout=60)
+    res = subprocess.run(
+        [sys.executable, str(CLUSTER_PY), "status", "--mode", mode, "--json"],
+        text=True,
+        capture_output=True,
+        timeout=60,
+    )
     try:
         return json.loads(res.stdout)
     except json.JSONDecodeError:
@@ -105,8 +114,13 @@ def _cluster(mode: str) -> Iterator[LocalCluster]:
     started = False
     if not status.get("running"):
         # Progress goes to the terminal (pytest -s) or the captured log of the first test.
-        res = subprocess.run([sys.executable, str(CLUSTER_PY), "up", "--mode", mode],
-                             text=True, stdout=subprocess.PIPE, stderr=sys.stderr, timeout=3600)
+        res = subprocess.run(
+            [sys.executable, str(CLUSTER_PY), "up", "--mode", mode],
+            text=True,
+            stdout=subprocess.PIPE,
+            stderr=sys.stderr,
+            timeout=3600,
+        )
         if res.returncode != 0:
             pytest.fail(f"`hack/cluster.py up --mode {mode}` failed (exit {res.returncode})", pytrace=False)
         started = True
@@ -116,8 +130,13 @@ def _cluster(mode: str) -> Iterator[LocalCluster]:
         yield cluster
     finally:
         if started and os.environ.get("YARDARM_KEEP_CLUSTER") != "1":
-            subprocess.run([sys.executable, str(CLUSTER_PY), "down", "--mode", mode],
-                           stdout=subprocess.DEVNULL, stderr=sys.stderr, timeout=600, check=False)
+            subprocess.run(
+                [sys.executable, str(CLUSTER_PY), "down", "--mode", mode],
+                stdout=subprocess.DEVNULL,
+                stderr=sys.stderr,
+                timeout=600,
+                check=False,
+            )
 
 
 @pytest.fixture(scope="session")
