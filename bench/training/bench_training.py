@@ -1,0 +1,144 @@
+"""Benchmark of the training runtime on a 100k-row synthetic table.
+
+Measures, per estimator: profiling (read + digest + validate + summary + bins + write), the whole
+``run_training`` call, and inside it the fit, the ONNX export and the ONNX Runtime parity check on
+the test split. Prints a Markdown table (pasted into docs/training.md).
+
+    .venv/bin/python bench/training/bench_training.py [--rows 100000] [--repeat 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from yardarm.api.dataset import DatasetSpec
+from yardarm.api.trainingrun import TrainingRunSpec
+from yardarm.training.export import check_parity, export_onnx
+from yardarm.training.pipeline import build_pipeline, make_estimator
+from yardarm.training.prepare import prepare
+from yardarm.training.profile import run_profile
+from yardarm.training.sources import read_source
+from yardarm.training.train import run_training
+
+ESTIMATORS: list[tuple[str, str, dict[str, Any]]] = [
+    ("classification", "LogisticRegression", {"max_iter": 300}),
+    ("classification", "RandomForestClassifier", {"n_estimators": 50, "max_depth": 12}),
+    ("classification", "HistGradientBoostingClassifier", {"max_iter": 100}),
+    ("regression", "Ridge", {}),
+    ("regression", "HistGradientBoostingRegressor", {"max_iter": 100}),
+]
+
+
+def synthetic(rows: int, seed: int = 0) -> pd.DataFrame:
+    """8 numeric and 2 categorical features, 2% missing, a binary and a numeric target."""
+    rng = np.random.default_rng(seed)
+    numeric = rng.normal(size=(rows, 8))
+    frame = pd.DataFrame(numeric, columns=[f"x{i}" for i in range(8)])
+    frame["city"] = rng.choice([f"city_{i}" for i in range(40)], size=rows)
+    frame["device"] = rng.choice(["ios", "android", "web"], size=rows, p=[0.3, 0.5, 0.2])
+    signal = numeric @ rng.normal(size=8) + (frame["device"] == "ios") * 0.7
+    frame["amount"] = (signal * 10 + rng.normal(scale=3, size=rows)).round(3)
+    frame["label"] = np.where(signal + rng.normal(scale=0.5, size=rows) > 0, "yes", "no")
+    mask = rng.random((rows, 2)) < 0.02
+    frame.loc[mask[:, 0], "x0"] = np.nan
+    frame.loc[mask[:, 1], "city"] = None
+    return frame
+
+
+def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
+    start = time.perf_counter()
+    value = fn()
+    return time.perf_counter() - start, value
+
+
+def dataset_spec(path: Path, task: str) -> dict[str, Any]:
+    features = [{"name": f"x{i}", "type": "numeric"} for i in range(8)]
+    features += [{"name": "city", "type": "categorical"}, {"name": "device", "type": "categorical"}]
+    return {
+        "source": {"uri": f"file://{path}"},
+        "target": "label" if task == "classification" else "amount",
+        "features": features,
+    }
+
+
+def bench(rows: int) -> list[dict[str, Any]]:
+    work = Path(tempfile.mkdtemp(prefix="yardarm-bench-"))
+    path = work / "data.csv"
+    synthetic(rows).to_csv(path, index=False)
+    out: list[dict[str, Any]] = []
+    profile_s, profiled = timed(lambda: run_profile(dataset_spec(path, "classification"), f"file://{work}/store"))
+    out.append({"step": f"profile ({rows:,} rows, {path.stat().st_size / 1e6:.1f} MB CSV)", "seconds": profile_s})
+    for task, kind, params in ESTIMATORS:
+        # Features are declared, so the other task's target column never leaks into the inputs.
+        ds = dataset_spec(path, task)
+        spec = {"datasetRef": {"name": "bench"}, "task": task, "estimator": {"kind": kind, "params": params}}
+        total_s, outcome = timed(lambda ds=ds, spec=spec: run_training(spec, ds, work / "store"))
+        # The same steps by hand, to split the total into fit / export / parity.
+        run, data_spec = TrainingRunSpec.model_validate(spec), DatasetSpec.model_validate(ds)
+        prepared = prepare(read_source(data_spec.source).frame, data_spec)
+        from sklearn.model_selection import train_test_split
+
+        y = prepared.y.to_numpy()
+        x_train, x_test, y_train, _ = train_test_split(prepared.x, y, test_size=0.2, random_state=42)
+        estimator = make_estimator(kind, params, task, 42)
+        pipeline = build_pipeline(prepared.features, x_train, run.preprocessing, estimator)
+        fit_s, _ = timed(lambda p=pipeline, x=x_train, t=y_train: p.fit(x, t))
+        export_s, exported = timed(lambda p=pipeline, f=prepared.features, t=task: export_onnx(p, f, t))
+        reference = pipeline.predict_proba(x_test) if task == "classification" else pipeline.predict(x_test)
+        labels = pipeline.predict(x_test)
+        parity_s, parity = timed(
+            lambda e=exported, f=prepared.features, x=x_test, lab=labels, r=reference, t=task: check_parity(
+                e.model_bytes, f, x, lab, r, t
+            )
+        )
+        out.append(
+            {
+                "step": f"train {kind}",
+                "seconds": total_s,
+                "fit": fit_s,
+                "export": export_s,
+                "parity": parity_s,
+                "model_kb": len(exported.model_bytes) / 1024,
+                "metric": outcome.headline,
+                "max_abs_diff": parity.max_abs_diff,
+            }
+        )
+    del profiled
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=100_000)
+    args = parser.parse_args()
+    results = bench(args.rows)
+    cpu = platform.processor() or platform.machine()
+    print(f"machine: {os.cpu_count()} cores, {cpu}, Python {platform.python_version()}")
+    print()
+    print(
+        "| step | total s | fit s | ONNX export s | parity s (ORT, 20k rows) "
+        "| model KiB | test metric | parity max abs diff |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---|---:|")
+    for row in results:
+        if "fit" not in row:
+            print(f"| {row['step']} | {row['seconds']:.2f} | | | | | | |")
+            continue
+        print(
+            f"| {row['step']} | {row['seconds']:.2f} | {row['fit']:.2f} | {row['export']:.2f} | {row['parity']:.2f} "
+            f"| {row['model_kb']:.0f} | {row['metric']} | {row['max_abs_diff']:.2g} |"
+        )
+
+
+if __name__ == "__main__":
+    main()
