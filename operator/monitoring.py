@@ -1,11 +1,14 @@
 """Kopf handler code for Monitor: evaluate every ``spec.interval``, record the verdict in status.
 
-Why a daemon and not a timer: Kopf timers have one interval per handler, but each Monitor has its
-own ``spec.interval``. A daemon per Monitor sleeps exactly that long (re-read from the live body
-every round, so an edited interval applies at once), and Kopf stops it when the Monitor is deleted
-or the operator shuts down. A short timer plus "has the interval elapsed?" would wake every
-Monitor every few seconds for nothing. Like every Kopf daemon it puts Kopf's finalizer on the
-Monitor so that it can be stopped before the object goes away.
+Scheduling: Kopf timers have one interval per handler, but each Monitor has its own
+``spec.interval``; a short timer plus "has the interval elapsed?" would wake every Monitor every
+few seconds for nothing, and both ``@kopf.timer`` and ``@kopf.daemon`` put a Kopf finalizer on
+every Monitor (the operator's other kinds use raw events only, so users' objects stay clean and
+deletion never waits for the operator). So :func:`register` adds a raw watch-event handler that
+keeps one asyncio task per Monitor: the task sleeps exactly ``spec.interval`` (re-read each round;
+a spec change wakes it), ends when the Monitor is deleted, and is cancelled at shutdown. A round is
+never sooner than ``interval`` after ``status.lastEvaluationTime``, so a restart or a second
+operator replica cannot make failures count faster.
 
 One round (:meth:`MonitorEvaluator.evaluate`): find the target ModelDeployment and what it
 serves (``status.currentRevision``/``currentDigest``) → read the served bundle's reference
@@ -22,6 +25,7 @@ The Monitor only records its verdict; the ModelDeployment reconciler rolls back.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -87,39 +91,82 @@ class MonitorEvaluator:
         self.scrape = scrape
         self.on_status = on_status
         self.rings: dict[str, SnapshotRing] = {}
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._wakes: dict[str, asyncio.Event] = {}
+        self._generations: dict[str, Any] = {}
         self._profiles: OrderedDict[str, ReferenceProfile] = OrderedDict()
 
     def forget(self, uid: str) -> None:
         """Drop a Monitor's window (it was deleted)."""
         self.rings.pop(uid, None)
 
-    # -- the daemon loop -------------------------------------------------------------------------
+    # -- scheduling ---------------------------------------------------------------------------------
 
-    async def run(self, body: Mapping[str, Any], stopped: Any, logger: logging.Logger | Any = log) -> None:
-        """Evaluate, sleep ``spec.interval``, repeat until Kopf stops the daemon."""
+    def observe(self, body: Mapping[str, Any], event_type: str | None) -> None:
+        """A watch event of a Monitor: start its loop, wake it on a spec change, stop it on deletion."""
         meta = body.get("metadata") or {}
-        uid, namespace, name = str(meta.get("uid", "")), meta.get("namespace"), meta.get("name", "")
-        try:
-            while not stopped:
-                delay = _interval(body)
-                try:
-                    # Read the Monitor afresh: its status (consecutiveFailures, verdict) must be the
-                    # one last written, not the daemon's view, which lags by a watch event.
-                    monitor = await kube.call(kube.get, KIND, namespace, name)
-                    if monitor is None:
-                        return
-                    delay = _interval(monitor)
+        uid = str(meta.get("uid", ""))
+        if not uid:
+            return
+        if event_type == "DELETED" or meta.get("deletionTimestamp"):
+            task = self._tasks.pop(uid, None)
+            if task is not None:
+                task.cancel()
+            self._wakes.pop(uid, None)
+            self._generations.pop(uid, None)
+            self.forget(uid)
+            return
+        generation = meta.get("generation")
+        task = self._tasks.get(uid)
+        if task is None or task.done():
+            self._wakes[uid] = asyncio.Event()
+            self._generations[uid] = generation
+            self._tasks[uid] = asyncio.create_task(
+                self.loop(meta.get("namespace", ""), meta.get("name", ""), uid), name=f"monitor/{uid}"
+            )
+        elif self._generations.get(uid) != generation:
+            self._generations[uid] = generation
+            self._wakes[uid].set()  # e.g. a shorter interval: do not sleep out the old one
+
+    async def stop(self) -> None:
+        """Cancel every loop (operator shutdown)."""
+        tasks = list(self._tasks.values())
+        self._tasks.clear()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def loop(self, namespace: str, name: str, uid: str) -> None:
+        """Evaluate one Monitor every ``spec.interval`` until it is deleted or the loop is cancelled.
+
+        The Monitor is read afresh each round: its status (``consecutiveFailures``, the verdict)
+        must be the one last written, not a watch event's copy that may lag behind. A round comes
+        no sooner than ``interval`` after ``status.lastEvaluationTime``, whoever wrote it, so an
+        operator restart or a second replica does not make failures count faster.
+        """
+        wake = self._wakes.setdefault(uid, asyncio.Event())
+        while True:
+            delay = ERROR_BACKOFF
+            try:
+                monitor = await kube.call(kube.get, KIND, namespace, name)
+                if monitor is None or str((monitor.get("metadata") or {}).get("uid")) != uid:
+                    self.forget(uid)
+                    return
+                delay = _interval(monitor)
+                early = _too_early(monitor, self.clock(), delay)
+                if early > 0:
+                    delay = early
+                else:
                     await self.evaluate(monitor)
-                except asyncio.CancelledError:
-                    raise
-                except Exception as exc:  # one bad round must not end the Monitor's evaluations
-                    MONITOR_EVALUATIONS.labels(result="Error").inc()
-                    logger.exception(f"Monitor evaluation failed: {exc}")
-                    delay = max(delay, ERROR_BACKOFF)
-                await stopped.wait(delay)
-        finally:
-            if stopped:
-                self.forget(uid)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # one bad round must not end the Monitor's evaluations
+                MONITOR_EVALUATIONS.labels(result="Error").inc()
+                log.exception("evaluation of Monitor %s/%s failed: %s", namespace, name, exc)
+                delay = max(delay, ERROR_BACKOFF)
+            wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(wake.wait(), timeout=delay)
 
     # -- one round --------------------------------------------------------------------------------
 
@@ -310,6 +357,20 @@ def _interval(body: Mapping[str, Any]) -> float:
         return 30.0
 
 
+def _too_early(monitor: Mapping[str, Any], now: datetime, interval: float) -> float:
+    """Seconds until the next round is due after ``status.lastEvaluationTime`` (0 when due)."""
+    last = (monitor.get("status") or {}).get("lastEvaluationTime")
+    if not last:
+        return 0.0
+    try:
+        when = datetime.fromisoformat(str(last).replace("Z", "+00:00"))
+    except ValueError:
+        return 0.0
+    remaining = interval - (now - when).total_seconds()
+    # Scheduling jitter of a second must not skip a whole round.
+    return remaining if remaining > 1.0 else 0.0
+
+
 def _previous_status(wire: Mapping[str, Any]) -> MonitorStatus | None:
     """The stored status, or None when it is absent or not ours to read (never fail on it)."""
     if not wire:
@@ -368,19 +429,21 @@ def merge_patch(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any
 def register(
     registry: kopf.OperatorRegistry | None = None, evaluator: MonitorEvaluator | None = None
 ) -> MonitorEvaluator:
-    """Register the Monitor daemon with Kopf (the default registry unless one is given)."""
+    """Register the Monitor evaluation with Kopf (the default registry unless one is given).
+
+    A raw watch-event handler starts one asyncio task per Monitor; a cleanup handler cancels them.
+    Unlike ``@kopf.daemon`` or ``@kopf.timer`` this puts no finalizer on users' Monitors, matching
+    the operator's other kinds.
+    """
     evaluator = evaluator or MonitorEvaluator()
 
-    @kopf.daemon(
-        GROUP,
-        VERSION,
-        "monitors",
-        id="monitor-evaluation",
-        cancellation_timeout=10.0,
-        registry=registry,
-    )
-    async def monitor_evaluation(body: kopf.Body, stopped: kopf.DaemonStopped, logger: Any, **_: Any) -> None:
-        await evaluator.run(body, stopped, logger)
+    @kopf.on.event(GROUP, VERSION, "monitors", id="monitor-evaluation", registry=registry)
+    async def monitor_evaluation(event: kopf.RawEvent, body: kopf.Body, **_: Any) -> None:
+        evaluator.observe(body, event.get("type"))
+
+    @kopf.on.cleanup(id="monitor-evaluation-stop", registry=registry)
+    async def monitor_evaluation_stop(**_: Any) -> None:
+        await evaluator.stop()
 
     return evaluator
 

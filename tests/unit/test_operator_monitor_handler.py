@@ -213,10 +213,40 @@ def test_read_profile_refuses_a_bundle_json_with_another_digest(bundle: tuple[Pa
         read_profile(directory / "bundle.json", "sha256:" + "0" * 64)
 
 
-def test_register_adds_a_daemon_for_monitors() -> None:
+def test_register_adds_an_event_handler_and_no_finalizer_needing_handlers() -> None:
     import kopf
 
     registry = kopf.OperatorRegistry()
     monitoring.register(registry)
-    handlers = list(registry._spawning.get_all_handlers())
-    assert [h.id for h in handlers] == ["monitor-evaluation"]
+    assert [h.id for h in registry._watching.get_all_handlers()] == ["monitor-evaluation"]
+    assert list(registry._spawning.get_all_handlers()) == []  # no daemons/timers: no finalizers
+    assert [h.id for h in registry._activities.get_all_handlers()] == ["monitor-evaluation-stop"]
+
+
+def test_observe_runs_one_loop_per_monitor_and_stops_it_on_deletion(api: FakeApi, bundle: tuple[Path, str]) -> None:
+    traffic = Traffic(bundle[1])
+    api.monitor["spec"]["interval"] = "5s"
+
+    async def scenario() -> None:
+        evaluator = MonitorEvaluator(clock=clock(), scrape=traffic)
+        evaluator.observe(api.monitor, None)
+        evaluator.observe(api.monitor, "MODIFIED")  # same generation: no second loop
+        await asyncio.sleep(0.2)
+        assert len(traffic.targets) == 1  # one round, then sleeping its interval
+        api.monitor["metadata"]["generation"] = 3
+        evaluator.observe(api.monitor, "MODIFIED")  # spec changed: wake up now
+        await asyncio.sleep(0.2)
+        assert len(traffic.targets) == 2
+        evaluator.observe(api.monitor, "DELETED")
+        await asyncio.sleep(0)
+        assert evaluator.rings == {}
+        await evaluator.stop()
+
+    asyncio.run(scenario())
+
+
+def test_a_round_is_not_due_before_the_interval_since_the_last_evaluation() -> None:
+    monitor = {"status": {"lastEvaluationTime": "2026-03-01T12:00:00Z"}}
+    assert monitoring._too_early(monitor, T0 + timedelta(seconds=10), 30) == 20
+    assert monitoring._too_early(monitor, T0 + timedelta(seconds=29.5), 30) == 0
+    assert monitoring._too_early({}, T0, 30) == 0
