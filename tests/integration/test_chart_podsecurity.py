@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from clusters import LocalCluster
 
 pytestmark = pytest.mark.integration
