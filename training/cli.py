@@ -32,6 +32,7 @@ from yardarm.api.trainingrun import ModelInfo, Parity, TensorSpec
 from yardarm.jobresult import TERMINATION_LOG, ExitCode, ProfileResult, TrainResult, encode_result
 from yardarm.training.errors import BadInputError, JobError
 from yardarm.training.specs import LoadedSpec, parse_spec_json
+from yardarm.training.threads import limit_native_threads
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -152,6 +153,7 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
     """Run one command; return its :class:`ExitCode` (the console script exits with it)."""
     env = os.environ if env is None else env
     args = _parser().parse_args(argv)
+    limit_native_threads()
     result_cls = ProfileResult if args.command == "profile" else TrainResult
     result: ProfileResult | TrainResult
     try:
