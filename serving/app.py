@@ -20,6 +20,7 @@ Routes (``{name}`` is the model name, ``{version}`` its revision label)::
 from __future__ import annotations
 
 import asyncio
+import gc
 import itertools
 import os
 import time
@@ -354,6 +355,10 @@ class ServingApp:
         self._metadata = orjson.dumps(model.metadata())
         self.model = model
         self.metrics.ready.set(1)
+        # Everything built so far lives as long as the process: keep it out of every future
+        # garbage collection so full collections stay short (they pause the event loop).
+        gc.collect()
+        gc.freeze()
         log_event(
             "info",
             "model ready",

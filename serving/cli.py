@@ -10,6 +10,7 @@ SIGTERM stops accepting connections, lets in-flight requests finish (up to
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from pathlib import Path
 
@@ -104,8 +105,16 @@ def main(argv: list[str] | None = None) -> int:
             timeout_graceful_shutdown=args.graceful_timeout,
         )
     )
+    # uvicorn drains on SIGTERM/SIGINT and then re-raises the signal to the handler that was
+    # installed before it; a no-op there makes a drained shutdown exit 0 rather than die by signal.
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, _drained)
     server.run()
     return 1 if failed else 0
+
+
+def _drained(signum: int, frame: object) -> None:
+    """Runs when uvicorn re-raises the shutdown signal after draining: nothing left to do."""
 
 
 if __name__ == "__main__":

@@ -10,25 +10,24 @@ so retries cannot inflate accuracy.
 from __future__ import annotations
 
 from collections import OrderedDict
-from dataclasses import dataclass, field
 
 import numpy as np
 
 from .errors import RequestError
 
 
-@dataclass(slots=True)
-class _Entry:
-    predictions: np.ndarray  # class names (object) or predicted values (float)
-    scored: set[int] = field(default_factory=set)
-
-
 class FeedbackStore:
-    """Recent predictions by request id, bounded by total rows."""
+    """Recent predictions by request id, bounded by total rows.
+
+    Values are the prediction arrays themselves (class names or numbers): no per-request wrapper
+    object, so a full store adds almost nothing for Python's cyclic garbage collector to scan.
+    Rows that already got feedback are kept in a separate, small map.
+    """
 
     def __init__(self, capacity: int) -> None:
         self.capacity = max(0, capacity)
-        self._entries: OrderedDict[str, _Entry] = OrderedDict()
+        self._entries: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._scored: dict[str, set[int]] = {}
         self._rows = 0
 
     def __len__(self) -> int:
@@ -41,12 +40,15 @@ class FeedbackStore:
         entries = self._entries
         old = entries.pop(request_id, None)
         if old is not None:
-            self._rows -= len(old.predictions)
-        entries[request_id] = _Entry(predictions)
+            self._rows -= len(old)
+            self._scored.pop(request_id, None)
+        entries[request_id] = predictions
         self._rows += len(predictions)
         while self._rows > self.capacity:
-            _, evicted = entries.popitem(last=False)
-            self._rows -= len(evicted.predictions)
+            evicted_id, evicted = entries.popitem(last=False)
+            self._rows -= len(evicted)
+            if self._scored:
+                self._scored.pop(evicted_id, None)
 
     def take(self, feedback_id: str) -> object:
         """The prediction a feedback id refers to, marking that row as scored.
@@ -54,25 +56,27 @@ class FeedbackStore:
         Raises :class:`RequestError` 404 for an unknown or forgotten id, 400 for a multi-row request
         addressed without its row, 409 for a row that already got feedback.
         """
-        entry = self._entries.get(feedback_id)
+        key = feedback_id
+        entry = self._entries.get(key)
         row = 0
         if entry is None:
-            base, sep, suffix = feedback_id.rpartition(":")
-            entry = self._entries.get(base) if sep else None
-            if entry is None or not suffix.isdigit() or int(suffix) >= len(entry.predictions):
+            key, sep, suffix = feedback_id.rpartition(":")
+            entry = self._entries.get(key) if sep else None
+            if entry is None or not suffix.isdigit() or int(suffix) >= len(entry):
                 raise RequestError(
                     404,
                     f"No recent prediction has id {feedback_id!r}; it is unknown or was evicted "
                     f"(the server remembers the last {self.capacity} rows).",
                 )
             row = int(suffix)
-        elif len(entry.predictions) > 1:
+        elif len(entry) > 1:
             raise RequestError(
                 400,
-                f"Request {feedback_id!r} had {len(entry.predictions)} rows; "
+                f"Request {feedback_id!r} had {len(entry)} rows; "
                 f"send feedback per row as '{feedback_id}:<row>' (row from 0).",
             )
-        if row in entry.scored:
+        scored = self._scored.setdefault(key, set())
+        if row in scored:
             raise RequestError(409, f"Prediction {feedback_id!r} already received feedback.")
-        entry.scored.add(row)
-        return entry.predictions[row]
+        scored.add(row)
+        return entry[row]

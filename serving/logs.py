@@ -18,11 +18,28 @@ from typing import BinaryIO
 
 import orjson
 
-FLUSH_SECONDS = 0.25
+FLUSH_SECONDS = 0.1
+#: Records formatted per slice before the writer yields to the event loop (bounds the pause).
+CHUNK = 128
 
 
 def _timestamp(seconds: float) -> str:
     return datetime.fromtimestamp(seconds, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class _Clock:
+    """RFC 3339 UTC timestamps with the date-time part formatted once per second."""
+
+    def __init__(self) -> None:
+        self._second = -1
+        self._prefix = ""
+
+    def __call__(self, seconds: float) -> str:
+        whole = int(seconds)
+        if whole != self._second:
+            self._second = whole
+            self._prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole))
+        return f"{self._prefix}.{int((seconds - whole) * 1000):03d}Z"
 
 
 def log_event(level: str, message: str, stream: BinaryIO | None = None, **fields: object) -> None:
@@ -52,6 +69,7 @@ class AccessLog:
         self._stream = stream
         self._on_drop = on_drop
         self._static = static or {}
+        self._clock = _Clock()
 
     def record(self, method: str, path: str, status: int, seconds: float, request_id: str | None) -> None:
         """Queue one record (sampled when the request succeeded)."""
@@ -68,17 +86,18 @@ class AccessLog:
             return
         self._queue.append((time.time(), method, path, status, seconds, request_id))
 
-    def flush(self) -> None:
-        """Format and write everything queued, in one write."""
+    def flush(self, limit: int | None = None) -> int:
+        """Format and write up to ``limit`` queued records (all by default) in one write."""
         queue = self._queue
-        if not queue:
-            return
-        static = self._static
+        count = len(queue) if limit is None else min(limit, len(queue))
+        if not count:
+            return 0
+        static, clock, dumps = self._static, self._clock, orjson.dumps
         lines = []
-        while queue:
+        for _ in range(count):
             ts, method, path, status, seconds, request_id = queue.popleft()
             record = {
-                "ts": _timestamp(ts),
+                "ts": clock(ts),
                 "level": "info" if status < 500 else "error",
                 "msg": "access",
                 **static,
@@ -88,17 +107,19 @@ class AccessLog:
                 "duration_ms": round(seconds * 1000, 3),
                 "id": request_id,
             }
-            lines.append(orjson.dumps(record))
+            lines.append(dumps(record))
         lines.append(b"")
         out = self._stream or sys.stdout.buffer
         out.write(b"\n".join(lines))
         out.flush()
+        return count
 
     async def run(self) -> None:
         """Background writer: flush every :data:`FLUSH_SECONDS` until cancelled, then once more."""
         try:
             while True:
                 await asyncio.sleep(FLUSH_SECONDS)
-                self.flush()
+                while self.flush(CHUNK) == CHUNK:
+                    await asyncio.sleep(0)  # let requests in between slices
         finally:
             self.flush()

@@ -26,7 +26,7 @@ from yardarm.bundle import OTHER, CategoricalBins, FeatureProfile, NumericBins
 
 from .model import Batch, Model, Prediction
 
-FLUSH_ROWS = 4096
+FLUSH_ROWS = 1024
 LATENCY_BUCKETS = (
     0.0001, 0.00025, 0.0005, 0.00075, 0.001, 0.0025, 0.005, 0.0075, 0.01,
     0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,

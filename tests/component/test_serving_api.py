@@ -488,3 +488,187 @@ def test_payload_over_the_limit_is_413_declared_or_streamed(iris_server: Server)
     response = iris_server.client.post("/v2/models/iris/infer", content=chunks())
     assert response.status_code == 413
     assert iris_server.client.get("/v2/health/ready").status_code == 200
+
+
+# -- metrics ----------------------------------------------------------------------------------------
+
+
+def test_metrics_count_requests_latency_and_every_input_into_the_reference_bins(
+    iris_server: Server, iris: tuple[str, Path]
+) -> None:
+    manifest, _ = read_bundle(iris[1])
+    before = metric_samples(iris_server)
+    rows = [[4.0, 3.0, 1.5, 0.2, "red"], [7.9, 2.2, 6.9, 2.5, "purple"], [5.8, 3.0, 4.35, 1.3, "blue"]]
+    response = iris_server.client.post("/v2/models/iris/infer", json=per_feature_body(rows))
+    assert response.status_code == 200
+    labels = response.json()["outputs"][0]["data"]
+    iris_server.client.post("/v2/models/iris/infer", content=b"{")  # one 400
+    after = metric_samples(iris_server)
+
+    def delta(name: str, **labels: str) -> float:
+        return sample(after, name, **labels) - (sample(before, name, **labels) if _has(before, name, labels) else 0)
+
+    base = {"model": "iris", "revision": "3"}
+    assert delta("yardarm_requests_total", endpoint="infer", code="200", **base) == 1
+    assert delta("yardarm_requests_total", endpoint="infer", code="400", **base) == 1
+    assert delta("yardarm_request_duration_seconds_count", endpoint="infer", **base) == 2
+    assert delta("yardarm_inference_duration_seconds_count", **base) == 1
+    assert delta("yardarm_inference_rows_total", **base) == 3
+    assert sample(after, "yardarm_requests_in_flight", **base) == 0
+    assert sample(after, "yardarm_model_ready", **base) == 1
+    assert sample(after, "yardarm_model_info", digest=iris[0], task="classification", **base) == 1
+    profiles = {p.name: p.bins for p in manifest.profile.features}
+    for j, name in enumerate(IRIS_FEATURES):
+        bins = profiles[name]
+        if bins.kind == "numeric":
+            expected = np.bincount(
+                np.searchsorted(bins.edges, [r[j] for r in rows], side="left"), minlength=len(bins.edges) + 1
+            )
+        else:
+            index = {c: i for i, c in enumerate(bins.categories)}
+            other = bins.categories.index(OTHER)
+            expected = np.bincount([index.get(r[j], other) for r in rows], minlength=len(bins.categories))
+        counted = [delta("yardarm_feature_bin_total", feature=name, bin=str(b), **base) for b in range(len(expected))]
+        assert counted == expected.tolist(), name
+        assert delta("yardarm_feature_missing_total", feature=name, **base) == 0
+    # The reference gauges say what each bin index means.
+    first = profiles["sepal_length"]
+    ref = sample(after, "yardarm_feature_bin_reference_ratio", feature="sepal_length", bin="0", **base)
+    assert ref == pytest.approx(first.proportions[0])
+    assert _has(
+        after, "yardarm_feature_bin_reference_ratio", {"bin": "0", "lower": "-Inf", "upper": repr(first.edges[0])}
+    )
+    color = profiles["color"]
+    assert _has(after, "yardarm_feature_bin_reference_ratio", {"feature": "color", "category": OTHER})
+    # Predictions are counted into the prediction profile's categories (class labels).
+    pred_bins = manifest.profile.predictions.bins  # type: ignore[union-attr]
+    for label in set(labels):
+        b = str(pred_bins.categories.index(label))  # type: ignore[union-attr]
+        assert delta("yardarm_prediction_bin_total", bin=b, **base) == labels.count(label)
+    assert color.kind == "categorical"
+
+
+def _has(samples: dict, name: str, labels: dict[str, str]) -> bool:
+    return any(n == name and labels.items() <= dict(lab).items() for (n, lab) in samples)
+
+
+# -- feedback ---------------------------------------------------------------------------------------
+
+
+def test_feedback_scores_classifier_predictions_by_request_and_row_id(iris_server: Server) -> None:
+    c = iris_server.client
+    single = c.post("/v2/models/iris/infer", json=per_feature_body(IRIS_ROWS[:1], id="fb-one")).json()
+    predicted = single["outputs"][0]["data"][0]
+    batch = c.post("/v1/models/iris:predict", json={"instances": IRIS_ROWS[:2], "id": "fb-two"}).json()
+    before = metric_samples(iris_server)
+
+    ok = c.post("/v2/models/iris/feedback", json={"id": "fb-one", "label": predicted})
+    assert ok.status_code == 200, ok.text
+    assert ok.json()["correct"] is True
+    again = c.post("/v2/models/iris/feedback", json={"id": "fb-one", "label": predicted})
+    assert again.status_code == 409
+    wrong = "virginica" if batch["predictions"][1] != "virginica" else "setosa"
+    miss = c.post("/v2/models/iris/versions/3/feedback", json={"id": "fb-two:1", "label": wrong})
+    assert miss.json() == {"id": "fb-two:1", "label": wrong, "predicted": batch["predictions"][1], "correct": False}
+    whole = c.post("/v2/models/iris/feedback", json={"id": "fb-two", "label": "setosa"})
+    assert whole.status_code == 400
+    assert "'fb-two:<row>'" in whole.json()["error"]
+    for unknown in ("nope", "fb-two:2", "fb-two:x"):
+        response = c.post("/v2/models/iris/feedback", json={"id": unknown, "label": "setosa"})
+        assert response.status_code == 404, unknown
+        assert "unknown or was evicted" in response.json()["error"]
+    assert c.post("/v2/models/iris/feedback", json={"id": "fb-two:0"}).status_code == 400
+
+    after = metric_samples(iris_server)
+    base = {"model": "iris", "revision": "3"}
+    for outcome in ("correct", "incorrect"):
+        old = (
+            sample(before, "yardarm_feedback_total", outcome=outcome, **base)
+            if _has(before, "yardarm_feedback_total", {"outcome": outcome})
+            else 0
+        )
+        assert sample(after, "yardarm_feedback_total", outcome=outcome, **base) - old == 1
+
+
+def test_feedback_for_regression_sums_squared_error_and_forgets_beyond_capacity(diabetes_server: Server) -> None:
+    c = diabetes_server.client
+    ids = []
+    for i in range(6):  # capacity is 4 rows: the first two requests are forgotten
+        body = {"inputs": [{"name": "input", "shape": [1, 10], "datatype": "FP32", "data": [0.01 * i] * 10}]}
+        response = c.post("/v2/models/diabetes/infer", json=body).json()
+        ids.append((response["id"], response["outputs"][0]["data"][0]))
+    forgotten = c.post("/v2/models/diabetes/feedback", json={"id": ids[0][0], "value": 100.0})
+    assert forgotten.status_code == 404
+    (rid, predicted) = ids[-1]
+    ok = c.post("/v2/models/diabetes/feedback", json={"id": rid, "value": predicted + 2.0})
+    assert ok.status_code == 200, ok.text
+    assert ok.json()["squared_error"] == pytest.approx(4.0, rel=1e-5)
+    assert c.post("/v2/models/diabetes/feedback", json={"id": ids[-2][0], "label": "x"}).status_code == 400
+    samples = metric_samples(diabetes_server)
+    base = {"model": "diabetes", "revision": "1"}
+    assert sample(samples, "yardarm_feedback_squared_error_count", **base) == 1
+    assert sample(samples, "yardarm_feedback_squared_error_sum", **base) == pytest.approx(4.0, rel=1e-5)
+    assert sample(samples, "yardarm_feedback_total", outcome="scored", **base) == 1
+    # Regression predictions are counted into the numeric prediction bins.
+    assert sum(v for (n, _), v in samples.items() if n == "yardarm_prediction_bin_total") >= 6
+
+
+# -- lifecycle --------------------------------------------------------------------------------------
+
+
+def test_wrong_digest_exits_non_zero_before_listening(iris: tuple[str, Path]) -> None:
+    result = subprocess.run(
+        [str(SERVE), "--bundle", str(iris[1]), "--digest", "sha256:" + "0" * 64, "--port", str(free_port())],
+        capture_output=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    record = orjson.loads(result.stdout.splitlines()[-1])
+    assert record["level"] == "error"
+    assert "expected sha256:000" in record["error"]
+
+
+def test_sigterm_lets_an_in_flight_request_finish_then_exits_zero(iris: tuple[str, Path]) -> None:
+    server = start_server(iris[1], "--model-name", "iris")
+    port = int(server.url.rsplit(":", 1)[1])
+    body = orjson.dumps(per_feature_body(IRIS_ROWS))
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        head = (
+            "POST /v2/models/iris/infer HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n"
+        )
+        sock.sendall(head.encode() + body[:10])  # the request is now in flight, its body half sent
+        time.sleep(0.3)
+        server.process.send_signal(signal.SIGTERM)
+        time.sleep(0.3)
+        sock.sendall(body[10:])
+        response = b""
+        while b"\r\n\r\n" not in response or not response.rstrip().endswith(b"}"):
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            response += chunk
+    assert response.startswith(b"HTTP/1.1 200"), response[:200]
+    assert b'"setosa"' in response
+    assert server.stop() == 0
+    messages = [orjson.loads(line)["msg"] for line in server.log if line.startswith(b"{")]
+    assert messages[-1] == "server stopped"
+    assert "access" in messages
+
+
+def test_access_log_lines_are_structured_json(iris_server: Server) -> None:
+    iris_server.client.post("/v2/models/iris/infer", json=per_feature_body(IRIS_ROWS[:1], id="logged-id"))
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        records = [orjson.loads(line) for line in list(iris_server.log) if line.startswith(b"{")]
+        access = [r for r in records if r.get("id") == "logged-id"]
+        if access:
+            break
+        time.sleep(0.05)
+    (record,) = access
+    assert record["msg"] == "access"
+    assert record["status"] == 200
+    assert record["path"] == "/v2/models/iris/infer"
+    assert record["model"] == "iris"
+    assert record["ts"].endswith("Z")
+    assert record["duration_ms"] >= 0

@@ -1,0 +1,160 @@
+"""Run the serving benchmark: Yardarm vs MLServer (sklearn) vs KServe (ONNX Runtime), one process each.
+
+Each contender serves the same 30-feature model (``bench_model.py``) as one server process pinned
+to CPU 0 (``taskset``) while ``wrk`` runs pinned to CPU 1, so the server and the load generator do
+not steal each other's core. Per contender: a short warm-up, then the same 1-row V2 request at
+concurrency 16, then a 256-row V2 request at concurrency 4; RSS is read after the runs. Every run
+is bounded (``--seconds``) and targets only 127.0.0.1. Prints a Markdown table and writes JSON.
+
+Usage (after ``bench/serving/setup.sh``)::
+
+    .venv/bin/python bench/serving/bench_serving.py [--seconds 12] [--only yardarm,kserve,mlserver]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = Path(os.environ.get("BENCH_ROOT", "/var/cache/yardarm/bench"))
+MODEL_DIR = ROOT / "model"
+SERVER_CPU, LOAD_CPU = "0", "1"
+
+
+def contenders(model_dir: Path) -> dict[str, tuple[list[str], int, dict[str, str] | None, Path | None]]:
+    digest, bundle = (model_dir / "bundle.txt").read_text().split()
+    serve = str(Path(sys.executable).with_name("yardarm-serve"))
+    settings = {"http_port": 18303, "grpc_port": 18313, "metrics_port": 18323, "parallel_workers": 0}
+    (model_dir / "mlserver" / "settings.json").write_text(json.dumps(settings))
+    return {
+        "yardarm": (
+            [serve, "--bundle", bundle, "--digest", digest, "--host", "127.0.0.1", "--port", "18301", "--threads", "1"],
+            18301,
+            None,
+            None,
+        ),
+        "kserve": (
+            [
+                str(ROOT / "kserve/bin/python"),
+                str(HERE / "kserve_onnx_server.py"),
+                "--model_dir",
+                str(model_dir),
+                "--model_name",
+                "bench",
+                "--http_port",
+                "18302",
+                "--grpc_port",
+                "18312",
+            ],
+            18302,
+            None,
+            None,
+        ),
+        "mlserver": ([str(ROOT / "mlserver/bin/mlserver"), "start", "."], 18303, None, model_dir / "mlserver"),
+    }
+
+
+def wait_ready(port: int, timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/v2/models/bench/ready", timeout=2) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"server on {port} not ready")
+
+
+def rss_kib(pid: int) -> int:
+    """Resident memory of a process and its children (MLServer/KServe may fork)."""
+    out = subprocess.run(["ps", "-o", "rss=", "--ppid", str(pid)], capture_output=True, text=True).stdout
+    children = sum(int(x) for x in out.split())
+    own = int(subprocess.run(["ps", "-o", "rss=", "-p", str(pid)], capture_output=True, text=True).stdout.strip())
+    return own + children
+
+
+def wrk(port: int, body: Path, connections: int, seconds: int) -> dict[str, float]:
+    cmd = ["taskset", "-c", LOAD_CPU, "wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency"]
+    cmd += ["-s", str(HERE / "post.lua"), f"http://127.0.0.1:{port}/v2/models/bench/infer"]
+    out = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "BODY": str(body)}, check=True)
+    text = out.stdout
+    result = {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))}  # type: ignore[union-attr]
+    for pct in ("50", "90", "99"):
+        match = re.search(rf"\s{pct}%\s+([\d.]+)(us|ms|s)", text)
+        assert match, text
+        scale = {"us": 1e-3, "ms": 1.0, "s": 1e3}[match.group(2)]
+        result[f"p{pct}_ms"] = float(match.group(1)) * scale
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
+    result["non_2xx"] = float(errors.group(1)) if errors else 0.0
+    return result
+
+
+def run_one(name: str, spec: tuple, seconds: int) -> dict[str, object]:
+    cmd, port, env, cwd = spec
+    log = open(f"/tmp/bench-{name}.log", "wb")  # noqa: SIM115 - closed below
+    proc = subprocess.Popen(
+        ["taskset", "-c", SERVER_CPU, *cmd], stdout=log, stderr=subprocess.STDOUT, cwd=cwd, env=env
+    )
+    try:
+        wait_ready(port)
+        wrk(port, MODEL_DIR / "v2_1.json", 16, 3)  # warm-up
+        single = wrk(port, MODEL_DIR / "v2_1.json", 16, seconds)
+        batch = wrk(port, MODEL_DIR / "v2_256.json", 4, seconds)
+        rss = rss_kib(proc.pid)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+    return {"single": single, "batch": batch, "batch_rows_per_s": batch["rps"] * 256, "rss_mib": rss / 1024}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=int, default=12)
+    parser.add_argument("--only", default="yardarm,kserve,mlserver")
+    parser.add_argument("--out", type=Path, default=ROOT / "results.json")
+    args = parser.parse_args()
+    if not shutil.which("wrk"):
+        sys.exit("wrk is missing: run bench/serving/setup.sh")
+    if not (MODEL_DIR / "bundle.txt").exists():
+        subprocess.run([sys.executable, str(HERE / "bench_model.py"), str(MODEL_DIR)], check=True, cwd="/")
+    specs = contenders(MODEL_DIR)
+    results = {}
+    for name in args.only.split(","):
+        print(f"[bench] {name} ...", file=sys.stderr, flush=True)
+        results[name] = run_one(name, specs[name], args.seconds)
+    machine = f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, {platform.release()}"
+    args.out.write_text(json.dumps({"machine": machine, "results": results}, indent=2))
+    print(f"\nMachine: {machine}; server on CPU {SERVER_CPU}, wrk on CPU {LOAD_CPU}; {args.seconds}s per run\n")
+    print("| server | 1-row req/s (c=16) | p50 ms | p90 ms | p99 ms | batch-256 rows/s (c=4) | RSS MiB |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for name, r in results.items():
+        s = r["single"]
+        print(
+            f"| {name} | {s['rps']:.0f} | {s['p50_ms']:.2f} | {s['p90_ms']:.2f} | {s['p99_ms']:.2f} "
+            f"| {r['batch_rows_per_s']:.0f} | {r['rss_mib']:.0f} |"
+        )
+    if "yardarm" in results and "kserve" in results:
+        y, k = results["yardarm"]["single"], results["kserve"]["single"]
+        print(f"\nyardarm/kserve throughput: {y['rps'] / k['rps']:.1f}x; p99 ratio: {y['p99_ms'] / k['p99_ms']:.2f}")
+
+
+if __name__ == "__main__":
+    main()
