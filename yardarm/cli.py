@@ -1,6 +1,8 @@
 """The ``yardarm`` command: day-to-day tasks for people, and project tooling.
 
-Subcommands are added as the product grows; each is a small function taking parsed arguments.
+Subcommands are small functions taking parsed arguments. The ones that talk to a cluster live in
+:mod:`yardarm.cli_cluster` and import the ``kubernetes`` package only when they run, so ``yardarm
+crds`` and ``yardarm version`` need nothing beyond the core dependencies.
 """
 
 from __future__ import annotations
@@ -35,11 +37,18 @@ def build_parser() -> argparse.ArgumentParser:
     crds.set_defaults(func=_cmd_crds)
     version = sub.add_parser("version", help="print the Yardarm version")
     version.set_defaults(func=_cmd_version)
+    from yardarm.cli_cluster import add_commands
+
+    add_commands(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.func.__module__ == "yardarm.cli_cluster":
+        from yardarm.cli_cluster import run
+
+        return run(args)
     return int(args.func(args))
 
 
