@@ -203,6 +203,17 @@ class ServingApp:
         if predicted is not None:
             self.feedback.remember(request_id, predicted)
 
+    @staticmethod
+    def _header_length(scope: Scope) -> int | None:
+        """The binary tensor extension's ``Inference-Header-Content-Length``, if sent."""
+        for key, value in scope["headers"]:
+            if key == b"inference-header-content-length":
+                try:
+                    return int(value)
+                except ValueError:
+                    raise RequestError(400, "Inference-Header-Content-Length is not a number.") from None
+        return None
+
     async def _body(self, scope: Scope, receive: Receive) -> bytes:
         """The request body, refused with 413 as soon as it is known to exceed the limit."""
         limit = self.config.max_request_bytes
@@ -214,6 +225,7 @@ class ServingApp:
                     raise RequestError(400, "Content-Length is not a number.") from None
                 if declared > limit:
                     raise RequestError(413, f"Request body of {declared} bytes exceeds the limit of {limit} bytes.")
+                break
         message = await receive()
         if message["type"] == "http.disconnect":
             raise _ClientGoneError
@@ -254,7 +266,7 @@ class ServingApp:
     async def _infer(self, scope: Scope, receive: Receive) -> tuple[int, bytes, Any]:
         model, policy = self._require_model()
         body = await self._body(scope, receive)
-        batch, request_id, outputs = codec.parse_v2(body, policy)
+        batch, request_id, outputs = codec.parse_v2(body, policy, self._header_length(scope))
         prediction, seconds = await self._run(model, batch)
         request_id = request_id or self._new_id()
         return 200, codec.encode_v2(model, prediction, request_id, outputs), (request_id, batch, prediction, seconds)

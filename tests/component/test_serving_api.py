@@ -7,6 +7,7 @@ Bundles are built here with scikit-learn + skl2onnx + ``write_bundle`` (one ONNX
 
 from __future__ import annotations
 
+import json
 import signal
 import socket
 import subprocess
@@ -141,7 +142,7 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-@dataclass
+@dataclass(repr=False)
 class Server:
     """A running ``yardarm-serve`` process and a client bound to it."""
 
@@ -150,6 +151,9 @@ class Server:
     client: httpx.Client
     log: list[bytes]
     pump: threading.Thread
+
+    def __repr__(self) -> str:
+        return f"Server({self.url})"
 
     def stop(self) -> int:
         self.client.close()
@@ -415,7 +419,7 @@ CLIENT_ERRORS = [
     ),
     ("bad shape value", _with(0, shape=[-1]), "non-negative"),
     ("no data", _with(0, data=None), "'data'"),
-    ("binary extension", _with(0, data=None, parameters={"binary_data_size": 4}), "binary tensor extension"),
+    ("binary without header", _with(0, data=None, parameters={"binary_data_size": 4}), "Inference-Header"),
     ("2-D tensor too narrow", _tensor("BYTES", [1, 4], [[5.1, 3.5, 1.4, 0.2]]), "needs 5 columns"),
     ("2-D tensor numeric datatype for mixed model", _tensor("FP32", [1, 5], [[1, 2, 3, 4, "red"]]), "must be BYTES"),
     ("2-D tensor ragged", _tensor("BYTES", [2, 5], [[1, 2, 3, 4, "red"], [1, 2]]), "needs 10"),
@@ -672,3 +676,130 @@ def test_access_log_lines_are_structured_json(iris_server: Server) -> None:
     assert record["model"] == "iris"
     assert record["ts"].endswith("Z")
     assert record["duration_ms"] >= 0
+
+
+# -- a V2 client nobody here wrote ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("binary", [True, False], ids=["binary-tensors", "json-tensors"])
+def test_stock_tritonclient_reads_metadata_and_infers(
+    iris_server: Server, diabetes_server: Server, iris: tuple[str, Path], binary: bool
+) -> None:
+    triton = pytest.importorskip("tritonclient.http")
+    client = triton.InferenceServerClient(url=iris_server.url.removeprefix("http://"))
+    try:
+        assert client.is_server_live()
+        assert client.is_server_ready()
+        assert client.is_model_ready("iris", "3")
+        metadata = client.get_model_metadata("iris", "3")
+        assert [i["name"] for i in metadata["inputs"]] == IRIS_FEATURES
+        inputs = []
+        for j, name in enumerate(IRIS_FEATURES):
+            column = [row[j] for row in IRIS_ROWS]
+            datatype = "BYTES" if name == "color" else "FP32"
+            array = np.asarray(column, dtype=object if name == "color" else np.float32).reshape(-1, 1)
+            tensor = triton.InferInput(name, list(array.shape), datatype)
+            tensor.set_data_from_numpy(array, binary_data=binary)
+            inputs.append(tensor)
+        outputs = [triton.InferRequestedOutput(n, binary_data=binary) for n in ("label", "probabilities")]
+        result = client.infer("iris", inputs, model_version="3", outputs=outputs, request_id="triton-1")
+        label, probabilities = reference(iris[1], IRIS_ROWS)
+        assert result.get_response()["id"] == "triton-1"
+        assert [str(v) for v in result.as_numpy("label").tolist()] == label.tolist()
+        np.testing.assert_allclose(result.as_numpy("probabilities"), probabilities, rtol=1e-6)
+    finally:
+        client.close()
+    client = triton.InferenceServerClient(url=diabetes_server.url.removeprefix("http://"))
+    try:  # all-numeric model: one 2-D tensor, as generic clients send it
+        tensor = triton.InferInput("input", [2, 10], "FP64")
+        tensor.set_data_from_numpy(np.full((2, 10), 0.01), binary_data=binary)
+        result = client.infer("diabetes", [tensor])
+        assert result.as_numpy("label").shape == (2, 1)
+    finally:
+        client.close()
+
+
+# -- fuzz: whatever a client sends, a mistake is a 4xx with a message, never a 500 -----------------
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.floats(min_value=1e38, max_value=1e300),
+    st.text(max_size=8),
+    st.sampled_from(["red", "blue", "5.1", "NaN", "inf", ""]),
+)
+_json = st.recursive(
+    _scalars,
+    lambda inner: st.lists(inner, max_size=6) | st.dictionaries(st.text(max_size=8), inner, max_size=5),
+    max_leaves=30,
+)
+_names = st.sampled_from([*IRIS_FEATURES, "input", "", "x" * 300])
+_datatypes = st.sampled_from(["FP32", "FP64", "INT64", "BYTES", "BOOL", "UINT8", "fp32", ""])
+_shapes = st.one_of(
+    st.lists(st.integers(min_value=-2, max_value=6), min_size=0, max_size=4),
+    st.just([1, 5]),
+    st.just([1]),
+    st.just([1, 1]),
+    _json,
+)
+_tensors = st.fixed_dictionaries(
+    {},
+    optional={"name": _names | _json, "shape": _shapes, "datatype": _datatypes | _json, "data": _json},
+)
+
+
+def _valid_with_mutation(draw: st.DrawFn) -> object:
+    body = orjson.loads(orjson.dumps(per_feature_body(IRIS_ROWS[:2])))
+    for _ in range(draw(st.integers(min_value=1, max_value=3))):
+        tensor = draw(st.sampled_from(body["inputs"]))
+        key = draw(st.sampled_from(["name", "shape", "datatype", "data", "parameters"]))
+        tensor[key] = draw(_json | _shapes | _datatypes | _names)
+    return body
+
+
+_bodies = st.one_of(
+    _json,
+    st.fixed_dictionaries(
+        {"inputs": st.lists(_tensors, max_size=6)}, optional={"id": _json, "outputs": _json, "parameters": _json}
+    ),
+    st.composite(_valid_with_mutation)(),
+)
+
+
+@settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(body=_bodies, v1=st.booleans(), mangle=st.sampled_from(["", "truncate", "garbage"]))
+def test_fuzzed_requests_never_get_a_server_error(iris_server: Server, body: object, v1: bool, mangle: str) -> None:
+    if v1:
+        body = {"instances": body} if not isinstance(body, dict) else body
+    content = json.dumps(body).encode()  # the stdlib writes integers beyond 64 bits too
+    if mangle == "truncate":
+        content = content[: len(content) // 2]
+    elif mangle == "garbage":
+        content = content + b"\xff\x00"
+    path = "/v1/models/iris:predict" if v1 else "/v2/models/iris/infer"
+    response = iris_server.client.post(path, content=content)
+    assert response.status_code in (200, 400, 413), response.text
+    if response.status_code != 200:
+        error = response.json()["error"]
+        assert isinstance(error, str)
+        assert error
+        assert "Internal" not in error
+
+
+@settings(max_examples=60, deadline=None)
+@given(header=st.integers(min_value=-5, max_value=400), tail=st.binary(max_size=64))
+def test_fuzzed_binary_tensor_bodies_never_get_a_server_error(iris_server: Server, header: int, tail: bytes) -> None:
+    head = orjson.dumps(
+        {"inputs": [{"name": "input", "shape": [1, 5], "datatype": "BYTES", "parameters": {"binary_data_size": 20}}]}
+    )
+    response = iris_server.client.post(
+        "/v2/models/iris/infer",
+        content=head + tail,
+        headers={"Inference-Header-Content-Length": str(header if header != 0 else len(head))},
+    )
+    assert response.status_code in (200, 400), response.text
