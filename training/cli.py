@@ -7,6 +7,8 @@ flag                   environment                 meaning
 =====================  ==========================  ===============================================
 ``--spec FILE``        ``YARDARM_SPEC`` (JSON)     the Dataset spec (profile) or TrainingRun spec
 ``--dataset-spec F``   ``YARDARM_DATASET_SPEC``    train: the referenced Dataset's spec
+``--spec-env NAME``                                read the spec from variable NAME instead
+``--dataset-env NAME``                             read the Dataset from variable NAME instead
 ``--dataset-digest``   ``YARDARM_DATASET_DIGEST``  train: the digest profiling recorded
 ``--output URI``       ``YARDARM_OUTPUT``          store prefix (file://, pvc://, s3://)
 ``--name``             ``YARDARM_NAME``            the resource's name, for lineage
@@ -43,7 +45,8 @@ def _parser() -> argparse.ArgumentParser:
         ("train", "train, verify and export a TrainingRun's model"),
     ):
         sub = commands.add_parser(name, help=help_text)
-        sub.add_argument("--spec", help="spec JSON file ('-' for stdin); default: $YARDARM_SPEC")
+        sub.add_argument("--spec", help="spec JSON file ('-' for stdin); default: the variable named by --spec-env")
+        sub.add_argument("--spec-env", default="YARDARM_SPEC", help="environment variable holding the spec JSON")
         sub.add_argument("--output", help="store URI for artifacts; default: $YARDARM_OUTPUT")
         sub.add_argument("--name", help="resource name for lineage; default: $YARDARM_NAME")
         sub.add_argument("--namespace", help="resource namespace for lineage; default: $YARDARM_NAMESPACE")
@@ -51,7 +54,10 @@ def _parser() -> argparse.ArgumentParser:
             "--result-path", help=f"termination message file; default: $YARDARM_RESULT_PATH or {TERMINATION_LOG}"
         )
         if name == "train":
-            sub.add_argument("--dataset-spec", help="Dataset spec JSON file; default: $YARDARM_DATASET_SPEC")
+            sub.add_argument("--dataset-spec", help="Dataset spec JSON file; default: the variable of --dataset-env")
+            sub.add_argument(
+                "--dataset-env", default="YARDARM_DATASET_SPEC", help="environment variable holding the Dataset JSON"
+            )
             sub.add_argument("--dataset-digest", help="expected data digest; default: $YARDARM_DATASET_DIGEST")
     return parser
 
@@ -76,7 +82,7 @@ def _load_spec(path: str | None, env_var: str, what: str, env: Mapping[str, str]
 def _profile(args: argparse.Namespace, env: Mapping[str, str]) -> ProfileResult:
     from yardarm.training.profile import run_profile
 
-    loaded = _load_spec(args.spec, "YARDARM_SPEC", "Dataset", env)
+    loaded = _load_spec(args.spec, args.spec_env, "Dataset", env)
     output = args.output or env.get("YARDARM_OUTPUT")
     if not output:
         raise BadInputError("No output store given: pass --output URI or set YARDARM_OUTPUT.", reason="NoOutput")
@@ -99,8 +105,8 @@ def _profile(args: argparse.Namespace, env: Mapping[str, str]) -> ProfileResult:
 def _train(args: argparse.Namespace, env: Mapping[str, str]) -> TrainResult:
     from yardarm.training.train import run_training
 
-    loaded = _load_spec(args.spec, "YARDARM_SPEC", "TrainingRun", env)
-    dataset = _load_spec(args.dataset_spec, "YARDARM_DATASET_SPEC", "Dataset", env)
+    loaded = _load_spec(args.spec, args.spec_env, "TrainingRun", env)
+    dataset = _load_spec(args.dataset_spec, args.dataset_env, "Dataset", env)
     outcome = run_training(
         loaded.spec,
         dataset.spec,

@@ -120,10 +120,21 @@ def bench(rows: int) -> list[dict[str, Any]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=100_000)
+    parser.add_argument("--threads", type=int, default=0, help="OpenMP/BLAS threads (default: as yardarm-train)")
     args = parser.parse_args()
+    from threadpoolctl import threadpool_limits
+
+    from yardarm.training.threads import thread_budget
+
+    threads = args.threads or thread_budget()
+    threadpool_limits(limits=threads)
+    load_before = os.getloadavg()[0]
     results = bench(args.rows)
     cpu = platform.processor() or platform.machine()
-    print(f"machine: {os.cpu_count()} cores, {cpu}, Python {platform.python_version()}")
+    print(
+        f"machine: {os.cpu_count()} cores, {cpu}, Python {platform.python_version()}, {threads} native threads, "
+        f"1-min load average {load_before:.1f} before / {os.getloadavg()[0]:.1f} after"
+    )
     print()
     print(
         "| step | total s | fit s | ONNX export s | parity s (ORT, 20k rows) "

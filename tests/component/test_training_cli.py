@@ -50,16 +50,21 @@ def test_profile_then_train_as_processes_write_termination_messages(tmp_path: Pa
     assert isinstance(profiled, ProfileResult) and profiled.ok and profiled.rows == 150 and profiled.columns == 5
     assert profiled.features is not None and profiled.features[0].name == "sepal_length_cm"
 
-    # The operator passes specs as environment variables: the whole object, camelCase.
+    # The operator passes whole objects (camelCase) in environment variables it names with flags.
     resource = {"kind": "TrainingRun", "metadata": {"name": "iris-lr", "namespace": "ml"}, "spec": run_spec()}
     env = {
-        "YARDARM_SPEC": json.dumps(resource),
-        "YARDARM_DATASET_SPEC": json.dumps(IRIS),
-        "YARDARM_DATASET_DIGEST": str(profiled.digest),
-        "YARDARM_OUTPUT": store,
+        "YARDARM_TRAININGRUN": json.dumps(resource),
+        "YARDARM_DATASET": json.dumps({"kind": "Dataset", "metadata": {"name": "iris"}, "spec": IRIS}),
         "YARDARM_RESULT_PATH": str(tmp_path / "train.json"),
     }
-    done = run_cli("train", env=env)
+    done = run_cli(
+        "train",
+        "--spec-env", "YARDARM_TRAININGRUN",
+        "--dataset-env", "YARDARM_DATASET",
+        "--dataset-digest", str(profiled.digest),
+        "--output", store,
+        env=env,
+    )  # fmt: skip
     assert done.returncode == ExitCode.OK, done.stderr
     raw = (tmp_path / "train.json").read_bytes()
     assert len(raw) <= 4096
