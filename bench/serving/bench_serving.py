@@ -105,9 +105,7 @@ def wrk(port: int, body: Path, connections: int, seconds: int) -> dict[str, floa
 def run_one(name: str, spec: tuple, seconds: int) -> dict[str, object]:
     cmd, port, env, cwd = spec
     log = open(f"/tmp/bench-{name}.log", "wb")  # noqa: SIM115 - closed below
-    proc = subprocess.Popen(
-        ["taskset", "-c", SERVER_CPU, *cmd], stdout=log, stderr=subprocess.STDOUT, cwd=cwd, env=env
-    )
+    proc = subprocess.Popen(["taskset", "-c", SERVER_CPU, *cmd], stdout=log, stderr=subprocess.STDOUT, cwd=cwd, env=env)
     try:
         wait_ready(port)
         wrk(port, MODEL_DIR / "v2_1.json", 16, 3)  # warm-up
