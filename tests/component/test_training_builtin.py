@@ -104,3 +104,18 @@ def test_grid_search_picks_parameters_recorded_in_lineage(tmp_path: Path) -> Non
 def test_a_hist_gradient_boosting_model_exports(tmp_path: Path) -> None:
     outcome = train(tmp_path, "diabetes", "regression", "HistGradientBoostingRegressor", {"max_iter": 20})
     assert outcome.manifest.parity.passed
+
+
+@pytest.mark.parametrize(
+    ("name", "rows", "columns"),
+    [("iris", 150, 5), ("wine", 178, 14), ("breast_cancer", 569, 31), ("diabetes", 442, 11), ("digits", 1797, 65)],
+)
+def test_every_builtin_set_profiles_with_a_stable_digest(tmp_path: Path, name: str, rows: int, columns: int) -> None:
+    from yardarm.training.profile import run_profile
+
+    dataset = {"source": {"uri": f"builtin://{name}"}, "target": "target"}
+    first = run_profile(dataset, str(tmp_path), now=NOW)
+    second = run_profile(dataset, str(tmp_path), now=NOW)
+    assert (first.profile.rows, first.profile.columns) == (rows, columns)
+    assert first.digest == second.digest and len(first.profile.reference.features) == columns - 1
+    assert all(" " not in f.name for f in first.profile.features)
