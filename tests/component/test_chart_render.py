@@ -41,7 +41,7 @@ NON_DEFAULT: dict[str, Any] = {
     "imagePullSecrets": ["regcred"],
     "operator": {
         "replicas": 2,
-        "logLevel": "debug",
+        "verbose": True,
         "extraEnv": [{"name": "EXTRA", "value": "1"}],
         "nodeSelector": {"kubernetes.io/os": "linux"},
         "tolerations": [{"key": "ml", "operator": "Exists", "effect": "NoSchedule"}],

@@ -20,8 +20,6 @@
   value: {{ .Values.operator.healthPort | quote }}
 - name: YARDARM_LOG_FORMAT
   value: {{ .Values.operator.logFormat | quote }}
-- name: YARDARM_LOG_LEVEL
-  value: {{ .Values.operator.logLevel | quote }}
 - name: YARDARM_RESYNC_SECONDS
   value: {{ .Values.operator.resyncSeconds | quote }}
 - name: YARDARM_WORKERS
