@@ -28,17 +28,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from yardarm.bundle import (
     OTHER,
-    BundleManifest,
-    CategoricalBins,
-    FeatureProfile,
-    InputFeature,
-    Lineage,
-    NumericBins,
-    ParityReport,
-    ReferenceProfile,
     read_bundle,
-    sha256_bytes,
-    write_bundle,
 )
 
 pytestmark = pytest.mark.component
@@ -49,88 +39,37 @@ SERVE = Path(sys.executable).with_name("yardarm-serve")
 # -- bundles ---------------------------------------------------------------------------------------
 
 
-def _numeric_bins(values: np.ndarray, n: int = 10) -> NumericBins:
-    edges = np.unique(np.quantile(values, np.linspace(0, 1, n + 1)[1:-1]))
-    idx = np.searchsorted(edges, values, side="left")
-    counts = np.bincount(idx, minlength=len(edges) + 1)
-    return NumericBins(edges=edges.tolist(), proportions=(counts / counts.sum()).tolist())
+def train_mixed_bundle(directory: Path) -> tuple[str, Path]:
+    """Iris plus a categorical ``color`` column, trained by the training runtime from a CSV file.
 
-
-def _categorical_bins(values: list[str]) -> CategoricalBins:
-    cats, counts = np.unique(np.asarray(values), return_counts=True)
-    return CategoricalBins(categories=[*cats.tolist(), OTHER], proportions=[*(counts / counts.sum()).tolist(), 0.0])
-
-
-def build_bundle(store: Path, task: str) -> tuple[str, Path]:
-    """A small real bundle: iris + a categorical 'color' column (classification) or diabetes."""
+    The shared ``iris_bundle`` fixture is all-numeric; this one covers BYTES inputs and string
+    class labels. Returns ``(digest, bundle directory)``.
+    """
     import pandas as pd
-    from skl2onnx import to_onnx
-    from skl2onnx.common.data_types import FloatTensorType, StringTensorType
-    from sklearn.compose import ColumnTransformer
-    from sklearn.datasets import load_diabetes, load_iris
-    from sklearn.linear_model import LogisticRegression, Ridge
-    from sklearn.pipeline import Pipeline
-    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+    from sklearn.datasets import load_iris
 
-    if task == "classification":
-        data = load_iris(as_frame=True)
-        frame = data.data.copy()
-        frame.columns = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
-        frame["color"] = np.where(frame["sepal_length"] > 5.8, "red", "blue")
-        target = np.asarray(data.target_names)[data.target]
-        estimator = LogisticRegression(max_iter=1000)
-    else:
-        data = load_diabetes(as_frame=True)
-        frame = data.data.copy()
-        target = data.target.to_numpy()
-        estimator = Ridge()
-    numeric = [c for c in frame.columns if pd.api.types.is_numeric_dtype(frame[c])]
-    categorical = [c for c in frame.columns if c not in numeric]
-    pre = ColumnTransformer(
-        [("num", StandardScaler(), numeric)]
-        + ([("cat", OneHotEncoder(handle_unknown="ignore"), categorical)] if categorical else [])
+    from yardarm.training.train import run_training
+
+    data = load_iris(as_frame=True)
+    frame = pd.DataFrame(data.data.to_numpy(), columns=IRIS_FEATURES[:4])
+    frame["color"] = np.where(frame["sepal_length"] > 5.8, "red", "blue")
+    frame["species"] = np.asarray(data.target_names)[data.target]
+    csv = directory / "iris_color.csv"
+    frame.to_csv(csv, index=False)
+    features = [{"name": n, "type": "numeric"} for n in IRIS_FEATURES[:4]] + [{"name": "color", "type": "categorical"}]
+    outcome = run_training(
+        {
+            "datasetRef": {"name": "iris-color"},
+            "task": "classification",
+            "estimator": {"kind": "LogisticRegression", "params": {"max_iter": 500}},
+        },
+        {"source": {"uri": csv.as_uri(), "format": "csv"}, "target": "species", "features": features},
+        directory / "store",
+        name="iris-color",
+        namespace="default",
+        now=datetime(2026, 1, 1, tzinfo=UTC),
     )
-    pipe = Pipeline([("pre", pre), ("est", estimator)]).fit(frame, target)
-    types = [(c, FloatTensorType([None, 1]) if c in numeric else StringTensorType([None, 1])) for c in frame]
-    options = {id(estimator): {"zipmap": False}} if task == "classification" else None
-    onx = to_onnx(pipe, initial_types=types, target_opset={"": 17, "ai.onnx.ml": 3}, options=options)
-    outputs = [o.name for o in onx.graph.output]
-    if task == "regression":  # rename the single output to 'label', as the training runtime does
-        for node in onx.graph.node:
-            node.output[:] = ["label" if o == outputs[0] else o for o in node.output]
-        onx.graph.output[0].name = "label"
-        outputs = ["label"]
-    model_bytes = onx.SerializeToString()
-    features = [
-        FeatureProfile(
-            name=c, bins=_numeric_bins(frame[c].to_numpy()) if c in numeric else _categorical_bins(list(frame[c]))
-        )
-        for c in frame
-    ]
-    predictions = pipe.predict(frame)
-    pred_profile = FeatureProfile(
-        name="prediction",
-        bins=_categorical_bins(list(predictions)) if task == "classification" else _numeric_bins(predictions),
-    )
-    manifest = BundleManifest(
-        task=task,  # type: ignore[arg-type]
-        model_sha256=sha256_bytes(model_bytes),
-        opset=17,
-        inputs=[
-            InputFeature(name=c, type="numeric", datatype="FP32")
-            if c in numeric
-            else InputFeature(name=c, type="categorical", datatype="BYTES")
-            for c in frame
-        ],
-        outputs=outputs,
-        class_labels=list(pipe.classes_.astype(str)) if task == "classification" else None,
-        target="species" if task == "classification" else "progression",
-        metrics={"score": float(pipe.score(frame, target))},
-        parity=ParityReport(max_abs_diff=0.0, tolerance=1e-4, passed=True),
-        profile=ReferenceProfile(rows=len(frame), features=features, predictions=pred_profile),
-        lineage=Lineage(estimator=type(estimator).__name__, created_at=datetime(2026, 1, 1, tzinfo=UTC)),
-    )
-    return write_bundle(store, model_bytes, manifest)
+    return outcome.digest, outcome.bundle_dir
 
 
 # -- the server process ----------------------------------------------------------------------------
@@ -222,18 +161,15 @@ def sample(samples: dict, name: str, **labels: str) -> float:
 
 
 @pytest.fixture(scope="module")
-def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("store")
+def iris(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path]:
+    """Mixed numeric + categorical classifier with string class labels."""
+    return train_mixed_bundle(tmp_path_factory.mktemp("mixed"))
 
 
 @pytest.fixture(scope="module")
-def iris(store: Path) -> tuple[str, Path]:
-    return build_bundle(store, "classification")
-
-
-@pytest.fixture(scope="module")
-def diabetes(store: Path) -> tuple[str, Path]:
-    return build_bundle(store, "regression")
+def diabetes(diabetes_bundle: tuple[Path, str]) -> tuple[str, Path]:
+    directory, digest = diabetes_bundle[:2]
+    return digest, directory
 
 
 @pytest.fixture(scope="module")
@@ -803,3 +739,24 @@ def test_fuzzed_binary_tensor_bodies_never_get_a_server_error(iris_server: Serve
         headers={"Inference-Header-Content-Length": str(header if header != 0 else len(head))},
     )
     assert response.status_code in (200, 400), response.text
+
+
+def test_integer_class_values_come_back_as_the_bundles_class_labels(iris_bundle: tuple[Path, str]) -> None:
+    directory, digest = iris_bundle[:2]
+    manifest, _ = read_bundle(directory)
+    names = [f.name for f in manifest.inputs]
+    rows = [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3], [5.9, 3.0, 4.2, 1.5]]
+    label, _ = reference(directory, rows)
+    server = start_server(directory, digest=digest)
+    try:
+        meta = server.client.get("/v2").json()
+        assert meta["name"] == "yardarm"
+        name = server.client.get(f"/v2/models/{manifest.lineage.training_run}").json()["name"]
+        body = {"instances": [dict(zip(names, row, strict=True)) for row in rows]}
+        response = server.client.post(f"/v1/models/{name}:predict", json=body)
+        assert response.status_code == 200, response.text
+        predictions = response.json()["predictions"]
+        assert predictions == [manifest.class_labels[int(v)] for v in label]  # type: ignore[index]
+        assert set(predictions) <= set(manifest.class_labels or [])
+    finally:
+        assert server.stop() == 0
