@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 from pydantic import ValidationError
 
-from yardarm.jobresult import TERMINATION_LOG, ProfileResult, TrainResult, decode_result
+from yardarm.jobresult import TERMINATION_LOG, ExitCode, ProfileResult, TrainResult, decode_result
 from yardarm.operator import names
 from yardarm.operator.config import Config
 from yardarm.operator.podspec import (
@@ -117,10 +117,22 @@ def _job(
         },
         "spec": {
             "backoffLimit": backoff_limit,
+            "podFailurePolicy": pod_failure_policy(),
             "activeDeadlineSeconds": active_deadline_seconds,
             "ttlSecondsAfterFinished": ttl_seconds,
             "template": {"metadata": {"labels": dict(labels)}, "spec": pod_spec},
         },
+    }
+
+
+def pod_failure_policy() -> Body:
+    """Fail at once on exit codes the user must fix; do not count evictions against backoffLimit."""
+    user_caused = sorted(int(code) for code in ExitCode if code.user_caused)
+    return {
+        "rules": [
+            {"action": "FailJob", "onExitCodes": {"containerName": "main", "operator": "In", "values": user_caused}},
+            {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget"}]},
+        ]
     }
 
 

@@ -24,7 +24,7 @@ from prometheus_client import start_http_server
 
 from yardarm.api.common import GROUP, VERSION
 from yardarm.operator import config as config_mod
-from yardarm.operator import kube, names
+from yardarm.operator import kube, monitoring, names
 from yardarm.operator.controller import Controller
 
 log = logging.getLogger("yardarm.operator")
@@ -70,6 +70,12 @@ async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
     log.info("yardarm-operator started", extra={"config": str(_config)})
 
 
+@kopf.on.login(registry=registry)
+def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
+    """Kopf's own connection: the same credentials as the ``kubernetes`` client (in-cluster or $KUBECONFIG)."""
+    return kopf.login_via_client(**kwargs)
+
+
 @kopf.on.cleanup(registry=registry)
 async def cleanup(**_: Any) -> None:
     if _controller is not None:
@@ -104,6 +110,16 @@ async def modeldeployment_event(event: kopf.RawEvent, body: kopf.Body, **_: Any)
 @kopf.on.event(GROUP, VERSION, "monitors", registry=registry)
 async def monitor_event(event: kopf.RawEvent, body: kopf.Body, **_: Any) -> None:
     controller().monitor_changed(body, _type(event))
+
+
+def _monitor_status_written(monitor: Any, status: Any) -> None:
+    """The Monitor evaluation wrote a status: act on the verdict now, not on the watch echo."""
+    if _controller is not None:
+        _controller.monitor_changed({**monitor, "status": status}, "MODIFIED")
+
+
+#: The Monitor evaluation (a colleague's module) registers its per-Monitor daemon here.
+evaluator = monitoring.register(registry, monitoring.MonitorEvaluator(on_status=_monitor_status_written))
 
 
 @kopf.on.event("batch", "v1", "jobs", labels=names.MANAGED_SELECTOR, registry=registry)
@@ -165,7 +181,12 @@ def run(config: config_mod.Config, *, kubeconfig: str | None = None, verbose: bo
         return 2
     log_format = kopf.LogFormat.JSON if config.log_format == "json" else kopf.LogFormat.FULL
     kopf.configure(verbose=verbose, log_format=log_format)
-    kube.configure(kubeconfig)
+    if not verbose:
+        # Kopf logs every raw-event handler call at INFO; the queue's own logs say what matters.
+        logging.getLogger("kopf.objects").setLevel(logging.WARNING)
+    if kubeconfig:
+        os.environ["KUBECONFIG"] = kubeconfig  # for Kopf's login handler too
+    kube.configure(kubeconfig or os.environ.get("KUBECONFIG"))
     if config.metrics_port:
         from yardarm.operator.metrics import REGISTRY
 
