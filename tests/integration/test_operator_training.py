@@ -1,13 +1,10 @@
 """Datasets and TrainingRuns against the real control plane, with the test playing the kubelet."""
 
+# ruff: noqa: F811 - fixtures imported from the harness are redefined as test parameters
+
 from __future__ import annotations
 
 from typing import Any
-
-from yardarm.api.dataset import FeatureSummary
-from yardarm.api.trainingrun import ModelInfo
-from yardarm.jobresult import ProfileResult, TrainResult, encode_result
-from yardarm.operator import kube, names
 
 from tests.integration.test_operator_harness import (  # noqa: F401 - fixtures
     A,
@@ -24,6 +21,10 @@ from tests.integration.test_operator_harness import (  # noqa: F401 - fixtures
     wait_job_pod,
     wait_pod,
 )
+from yardarm.api.dataset import FeatureSummary
+from yardarm.api.trainingrun import ModelInfo
+from yardarm.jobresult import ProfileResult, TrainResult, encode_result
+from yardarm.operator import kube, names
 
 DATASET_SPEC: dict[str, Any] = {"source": {"uri": "builtin://iris"}, "target": "target"}
 

@@ -33,7 +33,10 @@ def rev(number: int, digest: str, outcome: str, reason: str | None = None) -> Re
     )
 
 
-def run(history, desired_before, resolved_digest, rollout=None, verdicts=(), policy=Policy(), limit=10):
+DEFAULT_POLICY = Policy()
+
+
+def run(history, desired_before, resolved_digest, rollout=None, verdicts=(), policy=DEFAULT_POLICY, limit=10):
     resolved = Resolved(resolved_digest, f"pvc://models/bundles/{resolved_digest[7:15]}") if resolved_digest else None
     return decide(
         history=history,
