@@ -217,13 +217,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 
 def _model_name(mdep: dict[str, Any]) -> str:
-    """The name the server uses in URLs: the served revision's TrainingRun, else ``model``."""
-    status = mdep.get("status") or {}
-    for revision in status.get("history") or []:
-        if revision.get("revision") == status.get("currentRevision") and revision.get("trainingRun"):
-            return str(revision["trainingRun"])
-    ref = ((mdep.get("spec") or {}).get("model") or {}).get("trainingRunRef") or {}
-    return str(ref.get("name") or "model")
+    """The name the server uses in URLs: the operator starts it with ``--model-name <mdep name>``."""
+    return str(mdep["metadata"]["name"])
 
 
 def cmd_rollback(args: argparse.Namespace) -> int:
@@ -273,7 +268,7 @@ def add_commands(sub: Any) -> None:
     predict.add_argument("name", help="ModelDeployment name")
     predict.add_argument("file", help="CSV with a header of feature names, or JSON rows; - for stdin (JSON)")
     predict.add_argument("--service", help="Service name (default: status.deploymentName)")
-    predict.add_argument("--model-name", help="model name in the URL (default: the served TrainingRun)")
+    predict.add_argument("--model-name", help="model name in the URL (default: the ModelDeployment's name)")
     predict.set_defaults(func=cmd_predict)
 
     rollback = sub.add_parser(

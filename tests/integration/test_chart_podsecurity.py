@@ -126,3 +126,41 @@ def test_a_pod_that_breaks_restricted_is_refused(control_plane: LocalCluster, re
     res = _create_dry_run(control_plane, bad)
     assert res.returncode != 0
     assert "violates PodSecurity" in res.stderr
+
+
+def test_pods_the_operator_builds_are_admitted_at_restricted(control_plane: LocalCluster, restricted_ns: str) -> None:
+    """The training Job and serving Deployment the operator makes, configured as the chart does."""
+    import yaml
+
+    from yardarm.api.modeldeployment import Revision
+    from yardarm.operator import jobs, serving_children
+    from yardarm.operator.config import Config
+
+    def example(name: str) -> dict[str, Any]:
+        obj = yaml.safe_load((REPO / "examples" / "iris" / name).read_text())
+        obj["metadata"].update(namespace=restricted_ns, uid="00000000-0000-0000-0000-000000000001")
+        return obj
+
+    config = Config(artifacts_claim="yardarm-artifacts", job_service_account=None)
+    dataset, run, mdep = example("dataset.yaml"), example("trainingrun.yaml"), example("modeldeployment.yaml")
+    revision = Revision(
+        revision=1,
+        model_digest="sha256:" + "a" * 64,
+        model_uri="pvc://yardarm-artifacts/models/sha256-a",
+        training_run="iris-logreg-1",
+        deployed_at="2026-11-30T12:00:00Z",
+        outcome="Progressing",
+    )
+    out, claim = "pvc://yardarm-artifacts/yardarm", "yardarm-artifacts"
+    built = [
+        jobs.profile_job(dataset, output_uri=out, claim=claim, config=config),
+        jobs.training_job(
+            run, dataset, output_uri=out, claim=claim, dataset_digest="sha256:" + "b" * 64, config=config
+        ),
+        serving_children.deployment(mdep, revision, config),
+    ]  # fmt: skip
+    for pod in _pods(built, restricted_ns):
+        pod["metadata"]["labels"] = {}
+        res = _create_dry_run(control_plane, pod)
+        assert res.returncode == 0, f"{pod['metadata']['name']} refused:\n{res.stderr}"
+        assert "PodSecurity" not in res.stderr, res.stderr

@@ -84,7 +84,7 @@ def test_predict_posts_csv_rows_through_the_service_proxy(
             "ml",
             "iris-serving",
             "http",
-            "v1/models/iris-logreg-1:predict",
+            "v1/models/iris:predict",
             {"instances": [{"sepal_length": 5.1, "sepal_width": 3.5}, {"sepal_length": 6.2, "sepal_width": 2.9}]},
         )
     ]
