@@ -195,3 +195,17 @@ def test_an_unwritable_store_exits_3(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert code == ExitCode.UNREACHABLE
     result = decode_result(result_path.read_bytes())
     assert result.reason == "StoreUnwritable" and f"Cannot write to file://{blocker}/out" in result.message
+
+
+def test_a_wide_profile_result_is_truncated_to_fit_the_termination_message(tmp_path: Path) -> None:
+    spec = write(tmp_path / "ds.json", {"source": {"uri": "builtin://digits"}, "target": "target"})
+    result_path = tmp_path / "r.json"
+    assert (
+        cli.main(["profile", "--spec", spec, "--output", str(tmp_path), "--result-path", str(result_path)], env={}) == 0
+    )
+    raw = result_path.read_bytes()
+    result = decode_result(raw)
+    assert len(raw) <= 4096 and isinstance(result, ProfileResult)
+    assert result.truncated and result.features is None and result.rows == 1797
+    full = json.loads(Path(str(result.profile_uri).removeprefix("file://")).read_text())
+    assert len(full["features"]) == 64
