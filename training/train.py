@@ -27,7 +27,7 @@ from sklearn.utils._param_validation import InvalidParameterError
 
 from yardarm.api.dataset import DatasetSpec
 from yardarm.api.trainingrun import TrainingRunSpec
-from yardarm.bundle import BundleManifest, Lineage, ReferenceProfile, sha256_bytes
+from yardarm.bundle import BundleManifest, Lineage, ParityReport, ReferenceProfile, sha256_bytes
 from yardarm.store import PVC_MOUNT
 from yardarm.training.artifacts import put_bundle
 from yardarm.training.bins import prediction_profile, reference_profile
@@ -182,6 +182,40 @@ def _fit(
         ) from exc
 
 
+@dataclass(frozen=True)
+class Evaluation:
+    """What the fitted pipeline did on the test split."""
+
+    predictions: np.ndarray
+    #: Probabilities (or LinearSVC's decision scores) for classifiers, predictions for regressors.
+    reference_values: np.ndarray
+    class_labels: list[str] | None
+    metrics: dict[str, float]
+
+
+def _evaluate(pipeline: Pipeline, x_test: pd.DataFrame, y_test: np.ndarray, task: str) -> Evaluation:
+    predictions = pipeline.predict(x_test)
+    if task != "classification":
+        return Evaluation(predictions, predictions, None, regression_metrics(y_test, predictions))
+    classes = pipeline.classes_
+    proba = pipeline.predict_proba(x_test) if hasattr(pipeline, "predict_proba") else None
+    scores = pipeline.decision_function(x_test) if proba is None else None
+    measured = classification_metrics(y_test, predictions, classes, proba, scores)
+    reference = proba if proba is not None else scores
+    return Evaluation(predictions, np.asarray(reference), [str(c) for c in classes], measured)
+
+
+def _require_parity(parity: ParityReport, metrics: dict[str, float]) -> None:
+    if parity.passed:
+        return
+    detail = f", label agreement {parity.label_agreement:.4f}" if parity.label_agreement is not None else ""
+    raise ParityError(
+        f"The ONNX model differs from scikit-learn by {parity.max_abs_diff:.3g} on the test split "
+        f"(tolerance {parity.tolerance:.3g}{detail}); try another estimator or report a bug.",
+        metrics=metrics,
+    )
+
+
 def run_training(
     spec: TrainingRunSpec | Mapping[str, Any],
     dataset: DatasetSpec | Mapping[str, Any],
@@ -233,46 +267,32 @@ def run_training(
 
     with _collect_warnings(caught):
         pipeline, params = _fit(run, data_spec, prepared, x_train, y_train)
-        y_pred = pipeline.predict(x_test)
-        class_labels: list[str] | None = None
-        if run.task == "classification":
-            classes = pipeline.classes_
-            class_labels = [str(c) for c in classes]
-            proba = pipeline.predict_proba(x_test) if hasattr(pipeline, "predict_proba") else None
-            scores = pipeline.decision_function(x_test) if proba is None else None
-            measured = classification_metrics(y_test, y_pred, classes, proba, scores)
-            reference_values = proba if proba is not None else scores
-        else:
-            measured = regression_metrics(y_test, y_pred)
-            reference_values = y_pred
-    check_gates(run.quality_gates, measured)
+        evaluation = _evaluate(pipeline, x_test, y_test, run.task)
+    check_gates(run.quality_gates, evaluation.metrics)
 
     with _collect_warnings(caught):
         exported = export_onnx(pipeline, prepared.features, run.task)
-    parity = check_parity(exported.model_bytes, prepared.features, x_test, y_pred, reference_values, run.task)
-    if not parity.passed:
-        detail = f", label agreement {parity.label_agreement:.4f}" if parity.label_agreement is not None else ""
-        raise ParityError(
-            f"The ONNX model differs from scikit-learn by {parity.max_abs_diff:.3g} on the test split "
-            f"(tolerance {parity.tolerance:.3g}{detail}); try another estimator or report a bug.",
-            metrics=measured,
-        )
-
-    profile = reference_profile(x_train, prepared.features)
-    profile = ReferenceProfile(
-        rows=profile.rows, features=profile.features, predictions=prediction_profile(np.asarray(y_pred), class_labels)
+    parity = check_parity(
+        exported.model_bytes, prepared.features, x_test, evaluation.predictions, evaluation.reference_values, run.task
     )
+    _require_parity(parity, evaluation.metrics)
+
+    features = reference_profile(x_train, prepared.features)
     manifest = BundleManifest(
         task=run.task,
         model_sha256=sha256_bytes(exported.model_bytes),
         opset=exported.opset,
         inputs=exported.inputs,
         outputs=exported.outputs,
-        class_labels=class_labels,
+        class_labels=evaluation.class_labels,
         target=data_spec.target,
-        metrics=measured,
+        metrics=evaluation.metrics,
         parity=parity,
-        profile=profile,
+        profile=ReferenceProfile(
+            rows=features.rows,
+            features=features.features,
+            predictions=prediction_profile(np.asarray(evaluation.predictions), evaluation.class_labels),
+        ),
         lineage=Lineage(
             training_run=name,
             namespace=namespace,
@@ -293,8 +313,8 @@ def run_training(
         bundle_uri=stored.uri,
         manifest=manifest,
         dataset_digest=data.digest,
-        metrics=measured,
-        headline=headline(run.task, measured),
+        metrics=evaluation.metrics,
+        headline=headline(run.task, evaluation.metrics),
         output_types=exported.output_types,
         warnings=caught,
     )

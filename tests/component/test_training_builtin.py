@@ -119,3 +119,10 @@ def test_every_builtin_set_profiles_with_a_stable_digest(tmp_path: Path, name: s
     assert (first.profile.rows, first.profile.columns) == (rows, columns)
     assert first.digest == second.digest and len(first.profile.reference.features) == columns - 1
     assert all(" " not in f.name for f in first.profile.features)
+
+
+def test_library_warnings_are_reported_not_fatal(tmp_path: Path) -> None:
+    # One iteration cannot converge: scikit-learn warns, the run still succeeds (even under -W error).
+    outcome = train(tmp_path, "breast_cancer", "classification", "LogisticRegression", {"max_iter": 1})
+    assert any(w.startswith("ConvergenceWarning") for w in outcome.warnings)
+    assert outcome.manifest.parity.passed
