@@ -8,23 +8,28 @@ server's reset counters are measured from zero rather than as a negative increas
 from __future__ import annotations
 
 import asyncio
+import json
 import shutil
 import socket
 import subprocess
+import threading
 import time
+import urllib.parse
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from sklearn.datasets import load_iris
 
 from yardarm.api.monitor import MonitorSpec
 from yardarm.bundle import read_bundle
 from yardarm.operator.evaluate import Outcome, Served, Snapshot, evaluate
-from yardarm.operator.scrape import Target, parse_exposition, scrape_pods
+from yardarm.operator.scrape import Target, parse_exposition, scrape_pods, scrape_prometheus
 
 SERVE = shutil.which("yardarm-serve") or str(Path(__file__).resolve().parents[2] / ".venv/bin/yardarm-serve")
 NOW = datetime(2026, 3, 1, tzinfo=UTC)
@@ -206,3 +211,57 @@ def test_the_parser_reads_the_servers_own_exposition(server: Serve) -> None:
     pod = parse_exposition(text)
     assert pod.digest == server.digest
     assert any(k[0] == "latency" for k in pod.counters)
+
+
+class FakePrometheus(ThreadingHTTPServer):
+    """Answers ``/api/v1/query`` with the real server's current samples, labelled as Kubernetes SD would."""
+
+    def __init__(self, serve: Serve) -> None:
+        self.serve = serve
+        self.queries: list[dict[str, list[str]]] = []
+        super().__init__(("127.0.0.1", 0), _PrometheusHandler)
+
+
+class _PrometheusHandler(BaseHTTPRequestHandler):
+    server: FakePrometheus
+
+    def do_POST(self) -> None:
+        form = urllib.parse.parse_qs(self.rfile.read(int(self.headers["Content-Length"])).decode())
+        self.server.queries.append(form)
+        text = httpx.get(f"{self.server.serve.url}/metrics", timeout=5).text
+        result = [
+            {"metric": {"__name__": s.name, **s.labels, "namespace": "ns", "pod": "iris-0"}, "value": [0, str(s.value)]}
+            for family in text_string_to_metric_families(text)
+            for s in family.samples
+        ]
+        body = json.dumps({"status": "success", "data": {"resultType": "vector", "result": result}}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: Any) -> None:
+        return None
+
+
+def test_reading_through_prometheus_gives_the_same_counters_as_scraping(server: Serve) -> None:
+    send(server, rows()[:10])
+    prometheus = FakePrometheus(server)
+    thread = threading.Thread(target=prometheus.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{prometheus.server_address[1]}"
+        via_prometheus = asyncio.run(scrape_prometheus(url, "ns", ["iris-0"], timeout=5))
+        direct = scrape(server)
+    finally:
+        prometheus.shutdown()
+        prometheus.server_close()
+        thread.join(timeout=5)
+    (query,) = prometheus.queries
+    assert 'pod=~"iris-0"' in query["query"][0]
+    got, want = via_prometheus.pods["iris-0"], direct.pods["iris-0"]
+    assert got.digest == want.digest == server.digest
+    # The direct scrape came second and counts one more /metrics request; everything else is equal.
+    differing = {k for k in want.counters if got.counters.get(k) != want.counters[k]}
+    assert differing <= {("requests", "metrics", "200"), *[k for k in want.counters if k[:2] == ("latency", "metrics")]}
