@@ -159,7 +159,8 @@ def test_the_operator_deployment_is_recreated_probed_and_uses_the_dev_images(too
     assert env["YARDARM_ALL_NAMESPACES"] == "true"
     assert env["YARDARM_HEALTH_PORT"] == "8081"
     assert env["YARDARM_ARTIFACTS_CLAIM"] == "yardarm-artifacts"
-    assert env["YARDARM_JOB_SERVICE_ACCOUNT"] == "yardarm-training"
+    # Cluster-wide, the training account exists only in the release namespace: pods use the default.
+    assert "YARDARM_JOB_SERVICE_ACCOUNT" not in env
 
 
 @pytest.mark.parametrize("values", [None, NON_DEFAULT], ids=["default", "non-default"])
@@ -213,6 +214,8 @@ def test_s3_settings_reach_the_operator_through_a_secret(tools: None) -> None:
     assert env["YARDARM_S3_SECRET"] == "ya-s3"
     assert env["YARDARM_NAMESPACES"] == "team-a,team-b"
     assert env["YARDARM_ALL_NAMESPACES"] == "false"
+    assert env["YARDARM_JOB_SERVICE_ACCOUNT"] == "ya-training"
+    assert env["YARDARM_SERVING_SERVICE_ACCOUNT"] == "ya-serving"
     assert "AWS_ACCESS_KEY_ID" not in env  # the operator never touches the store's credentials
     secrets = by_kind(objects, "Secret")
     assert sorted(s["metadata"]["namespace"] for s in secrets) == sorted(["team-a", "team-b", chart.NAMESPACE])

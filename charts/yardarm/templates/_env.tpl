@@ -10,10 +10,20 @@
   value: {{ include "yardarm.image" .Values.servingImage | quote }}
 - name: YARDARM_IMAGE_PULL_POLICY
   value: {{ .Values.servingImage.pullPolicy | quote }}
+{{- /*
+The training/serving ServiceAccounts exist only where the chart made them (workload namespaces):
+name them to the operator when that covers every namespace it works in (a namespaced operator),
+or when the user says they manage the accounts (an explicit name). Otherwise pods use the
+namespace's default account.
+*/}}
+{{- if or (and .Values.watchNamespaces .Values.serviceAccounts.training.create) .Values.serviceAccounts.training.name }}
 - name: YARDARM_JOB_SERVICE_ACCOUNT
   value: {{ include "yardarm.trainingServiceAccount" . | quote }}
+{{- end }}
+{{- if or (and .Values.watchNamespaces .Values.serviceAccounts.serving.create) .Values.serviceAccounts.serving.name }}
 - name: YARDARM_SERVING_SERVICE_ACCOUNT
   value: {{ include "yardarm.servingServiceAccount" . | quote }}
+{{- end }}
 - name: YARDARM_METRICS_PORT
   value: {{ .Values.operator.metricsPort | quote }}
 - name: YARDARM_HEALTH_PORT
