@@ -94,6 +94,7 @@ def _fetch_https(uri: str) -> bytes:
         with urllib.request.urlopen(request, timeout=HTTP_TIMEOUT) as response:
             return response.read()
     except urllib.error.HTTPError as exc:
+        exc.close()  # an HTTPError holds the open response
         reason = "SourceNotFound" if exc.code == 404 else "SourceUnreachable"
         raise UnreachableError(f"Downloading {uri} failed with HTTP {exc.code} {exc.reason}.", reason=reason) from exc
     except (urllib.error.URLError, TimeoutError, OSError) as exc:
