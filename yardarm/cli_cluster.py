@@ -200,7 +200,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
     body = {"instances": instances}
     code, response = client.service_proxy_post(ns, service, "http", f"v1/models/{model}:predict", body)
     if code != 200:
-        message = response.get("error") if isinstance(response, dict) else response
+        # The server answers {"error": ...}; the API server's proxy a Status with "message".
+        message = (response.get("error") or response.get("message")) if isinstance(response, dict) else response
         print(f"error: {service} answered {code}: {message}", file=sys.stderr)
         return 1
     if args.output == "json":
