@@ -45,20 +45,34 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-@pytest.fixture(scope="module")
-def bundle(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
-    """A real iris bundle from the training runtime, in a file:// store the operator can read."""
+def _train(store: Path, name: str, params: dict[str, object]) -> tuple[Path, str]:
     from yardarm.training.train import run_training
 
     outcome = run_training(
-        {"datasetRef": {"name": "iris"}, "task": "classification", "estimator": {"kind": "LogisticRegression"}},
+        {
+            "datasetRef": {"name": "iris"},
+            "task": "classification",
+            "estimator": {"kind": "LogisticRegression", "params": params},
+        },
         {"source": {"uri": "builtin://iris"}, "target": "target"},
-        tmp_path_factory.mktemp("store"),
-        name="iris-monitor",
+        store,
+        name=name,
         namespace="default",
         now=datetime(2026, 1, 1, tzinfo=UTC),
     )
     return outcome.bundle_dir, outcome.digest
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A file:// artifact store the operator (on this machine) can read."""
+    return tmp_path_factory.mktemp("store")
+
+
+@pytest.fixture(scope="module")
+def bundle(store: Path) -> tuple[Path, str]:
+    """A real iris bundle from the training runtime."""
+    return _train(store, "iris-monitor", {})
 
 
 @pytest.fixture(scope="module")
@@ -88,31 +102,41 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
             process.wait()
 
 
-@pytest.fixture(scope="module")
-def server(bundle: tuple[Path, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """``yardarm-serve`` on a free loopback port; yields its base URL."""
-    directory, digest = bundle
-    port = free_port()
-    log = tmp_path_factory.mktemp("serve") / "serve.log"
-    cmd = [SERVE, "--bundle", str(directory), "--digest", digest, "--model-name", MD, "--revision", "1"]
-    cmd += ["--host", "127.0.0.1", "--port", str(port), "--threads", "1", "--access-log-sample", "0"]
-    with log.open("wb") as out:
-        process = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
+class Serve:
+    """A ``yardarm-serve`` process on a free loopback port."""
+
+    def __init__(self, directory: Path, digest: str, log: Path, revision: int = 1) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        cmd = [SERVE, "--bundle", str(directory), "--digest", digest, "--model-name", MD, "--revision", str(revision)]
+        cmd += ["--host", "127.0.0.1", "--port", str(self.port), "--threads", "1", "--access-log-sample", "0"]
+        with log.open("wb") as out:
+            self.process = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 60
         while True:
-            assert process.poll() is None, log.read_text()
+            assert self.process.poll() is None, log.read_text()
             try:
-                if httpx.get(f"{url}/v2/health/ready", timeout=1).status_code == 200:
-                    break
+                if httpx.get(f"{self.url}/v2/health/ready", timeout=1).status_code == 200:
+                    return
             except httpx.TransportError:
                 pass
-            assert time.monotonic() < deadline, log.read_text()
+            if time.monotonic() > deadline:
+                _stop(self.process)
+                raise AssertionError(log.read_text())
             time.sleep(0.1)
-        yield url
+
+    def stop(self) -> None:
+        _stop(self.process)
+
+
+@pytest.fixture(scope="module")
+def server(bundle: tuple[Path, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """``yardarm-serve`` of :func:`bundle`; yields its base URL."""
+    serve = Serve(*bundle, tmp_path_factory.mktemp("serve") / "serve.log")
+    try:
+        yield serve.url
     finally:
-        _stop(process)
+        serve.stop()
 
 
 @pytest.fixture(scope="module")
@@ -187,13 +211,15 @@ def _status(cluster: LocalCluster, namespace: str, kind: str, name: str) -> dict
     return cluster.get_json(kind, name, "-n", namespace).get("status") or {}
 
 
-def _ready_pod(cluster: LocalCluster, namespace: str, digest: str, port: int) -> None:
-    """Create the serving Pod object and mark it Running/Ready on 127.0.0.1, as a kubelet would."""
-    name = f"{MD}-serving-test"
+def _ready_pod(
+    cluster: LocalCluster, namespace: str, digest: str, port: int, *, revision: int = 1, md: str = MD
+) -> None:
+    """Create a serving Pod object and mark it Running/Ready on 127.0.0.1, as a kubelet would."""
+    name = f"{md}-serving-test-{revision}"
     pod = {
         "apiVersion": "v1",
         "kind": "Pod",
-        "metadata": {"name": name, "namespace": namespace, "labels": serving_labels(MD, 1, digest)},
+        "metadata": {"name": name, "namespace": namespace, "labels": serving_labels(md, revision, digest)},
         "spec": {
             "automountServiceAccountToken": False,
             "containers": [
@@ -336,3 +362,83 @@ def test_a_monitor_of_a_missing_modeldeployment_says_so(cluster: LocalCluster, n
 
     status = cluster.wait_for("Stalled TargetNotFound", stalled, timeout=60)
     assert "ModelDeployment nope does not exist" in status["message"]
+
+
+def test_a_degraded_verdict_makes_the_operator_roll_back_and_the_monitor_judges_the_old_revision_afresh(
+    cluster: LocalCluster,
+    namespace: str,
+    store: Path,
+    bundle: tuple[Path, str],
+    operator: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """Revision 1 (bundle A) → revision 2 (bundle B) → B drifts → Degraded → back to A, verdict reset."""
+    md = "iris-rb"
+    good_dir, good = bundle
+    bad_dir, bad = _train(store, "iris-monitor-b", {"C": 0.5})
+    assert good != bad
+    logs = tmp_path_factory.mktemp("serve-rb")
+    serve_a = Serve(good_dir, good, logs / "a.log", revision=1)
+    serve_b = Serve(bad_dir, bad, logs / "b.log", revision=2)
+
+    def model_deployment(directory: Path, digest: str) -> dict[str, Any]:
+        return {
+            "apiVersion": "mlops.yardarm.dev/v1alpha1",
+            "kind": "ModelDeployment",
+            "metadata": {"name": md, "namespace": namespace},
+            "spec": {"model": {"uri": f"file://{directory}", "digest": digest}, "replicas": 0},
+        }
+
+    def serving(digest: str) -> Any:
+        return lambda: _status(cluster, namespace, "modeldeployment", md).get("currentDigest") == digest
+
+    def monitor() -> dict[str, Any]:
+        return _status(cluster, namespace, "monitor", "iris-rb-drift")
+
+    try:
+        cluster.apply(model_deployment(good_dir, good))
+        cluster.wait_for("revision 1 serving", serving(good), timeout=90)
+        _ready_pod(cluster, namespace, good, serve_a.port, revision=1, md=md)
+        cluster.apply(model_deployment(bad_dir, bad))
+        cluster.wait_for("revision 2 serving", serving(bad), timeout=90)
+        revision = _status(cluster, namespace, "modeldeployment", md)["currentRevision"]
+        _ready_pod(cluster, namespace, bad, serve_b.port, revision=revision, md=md)
+        cluster.apply(
+            {
+                "apiVersion": "mlops.yardarm.dev/v1alpha1",
+                "kind": "Monitor",
+                "metadata": {"name": "iris-rb-drift", "namespace": namespace},
+                "spec": {
+                    "targetRef": {"name": md},
+                    "interval": "5s",
+                    "window": "10s",
+                    "minSamples": 100,
+                    "failureThreshold": 2,
+                    "action": "rollback",
+                    "checks": [{"name": "drift", "type": "featureDrift", "threshold": 0.25}],
+                },
+            }
+        )
+        with Traffic(serve_b.url) as to_b, Traffic(serve_a.url) as to_a:
+            to_b.shift, to_b.paused = 4.0, False  # the new model gets drifted inputs...
+            to_a.paused = False  # ...while the old one (no longer judged) sees normal ones
+            cluster.wait_for("the rollback to bundle A", serving(good), timeout=120)
+            status = _status(cluster, namespace, "modeldeployment", md)
+            rolled = [h for h in status["history"] if h["modelDigest"] == bad]
+            assert rolled[-1]["outcome"] == "RolledBack", status["history"]
+            # The Monitor now judges what is served: a fresh verdict, from the old model's pods only.
+            fresh = cluster.wait_for(
+                "a Healthy verdict on bundle A",
+                lambda: (m := monitor()).get("phase") == "Healthy" and m["verdict"]["digest"] == good and m,
+                timeout=90,
+            )
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\n{monitor()}\n--- operator log ---\n{operator.read_text()[-4000:]}") from None
+    finally:
+        serve_a.stop()
+        serve_b.stop()
+    assert fresh["verdict"]["degraded"] is False
+    assert fresh["lastAction"]["type"] == "rollback"
+    assert fresh["lastAction"]["digest"] == bad
+    events = cluster.get_json("events", "-n", namespace)["items"]
+    assert any(e["involvedObject"]["name"] == "iris-rb-drift" and e["reason"] == "Degraded" for e in events)
