@@ -14,6 +14,8 @@ change ``spec.model`` to move on.
 
 from __future__ import annotations
 
+import contextlib
+import re
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -81,8 +83,22 @@ def _deploy_condition(deploy: Mapping[str, Any], type_: str) -> Mapping[str, Any
     return next((c for c in (deploy.get("status") or {}).get("conditions") or [] if c.get("type") == type_), None)
 
 
-def observe_rollout(deploy: Mapping[str, Any] | None) -> Rollout:
-    """What the Deployment says about the revision its template runs."""
+_REPLICASET_IN_MESSAGE = re.compile(r'ReplicaSet "([^"]+)"')
+
+
+def timed_out(deploy: Mapping[str, Any] | None) -> bool:
+    """Whether the Deployment reports ProgressDeadlineExceeded (then its ReplicaSets are worth a look)."""
+    progressing = _deploy_condition(deploy or {}, "Progressing")
+    return bool(progressing and progressing.get("reason") == "ProgressDeadlineExceeded")
+
+
+def observe_rollout(deploy: Mapping[str, Any] | None, replica_sets: Sequence[Mapping[str, Any]] = ()) -> Rollout:
+    """What the Deployment says about the revision its template runs.
+
+    A ProgressDeadlineExceeded condition outlives the rollout it is about: right after a
+    rollback it still names the failed ReplicaSet. So the failure is pinned to the revision of
+    the ReplicaSet the condition's message names, when ``replica_sets`` are given.
+    """
     if deploy is None:
         return Rollout(None, RolloutState.UNKNOWN, "No Deployment yet.")
     labels = ((deploy.get("spec") or {}).get("template") or {}).get("metadata", {}).get("labels") or {}
@@ -95,7 +111,16 @@ def observe_rollout(deploy: Mapping[str, Any] | None) -> Rollout:
         return Rollout(revision, RolloutState.UNKNOWN, "The Deployment controller has not seen the latest template.")
     progressing = _deploy_condition(deploy, "Progressing")
     if progressing and progressing.get("status") == "False" and progressing.get("reason") == "ProgressDeadlineExceeded":
-        return Rollout(revision, RolloutState.FAILED, str(progressing.get("message") or ""))
+        message = str(progressing.get("message") or "")
+        failed_revision = revision
+        named = _REPLICASET_IN_MESSAGE.search(message)
+        for rs in replica_sets if named else ():
+            if rs["metadata"]["name"] == named.group(1):  # type: ignore[union-attr]
+                labels_rs = ((rs.get("spec") or {}).get("template") or {}).get("metadata", {}).get("labels") or {}
+                with contextlib.suppress(KeyError, ValueError):
+                    failed_revision = int(labels_rs[names.LABEL_REVISION])
+        if failed_revision == revision:
+            return Rollout(revision, RolloutState.FAILED, message)
     want = (deploy.get("spec") or {}).get("replicas")
     want = 1 if want is None else int(want)
     updated = int(status.get("updatedReplicas") or 0)
@@ -222,7 +247,12 @@ async def reconcile(ctx: Context, namespace: str, name: str) -> float | None:
     resolution = resolve_model(model, training_run)
     deploy_name = names.serving_name(name)
     deploy = await kube.call(kube.get, "Deployment", namespace, deploy_name)
-    rollout = observe_rollout(deploy)
+    replica_sets = (
+        await kube.call(kube.list_objects, "ReplicaSet", namespace, labels=names.serving_selector(name))
+        if timed_out(deploy)
+        else []
+    )
+    rollout = observe_rollout(deploy, replica_sets)
     old = md.get("status") or {}
     history = [Revision.model_validate(r) for r in old.get("history") or []]
     policy_spec = spec.get("rollback") or {}
