@@ -77,3 +77,15 @@ def test_a_tiny_limit_still_yields_valid_json_with_the_reason() -> None:
     assert len(data) <= 120
     decoded = decode_result(data)
     assert decoded.reason == "QualityGateMissed" and decoded.exit_code == 4
+
+
+def test_the_operator_can_import_it_without_the_training_stack() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, yardarm.jobresult; "
+        "print(sorted(m for m in ('sklearn', 'numpy', 'pandas', 'onnx') if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert done.stdout.strip() == "[]"
