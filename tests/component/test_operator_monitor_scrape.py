@@ -265,3 +265,45 @@ def test_reading_through_prometheus_gives_the_same_counters_as_scraping(server: 
     # The direct scrape came second and counts one more /metrics request; everything else is equal.
     differing = {k for k in want.counters if got.counters.get(k) != want.counters[k]}
     assert differing <= {("requests", "metrics", "200"), *[k for k in want.counters if k[:2] == ("latency", "metrics")]}
+
+
+def test_accuracy_from_real_feedback_passes_then_fails_when_labels_disagree(server: Serve) -> None:
+    spec = MonitorSpec.model_validate(
+        {
+            "targetRef": {"name": "iris"},
+            "minSamples": 100,
+            "checks": [{"name": "acc", "type": "accuracy", "threshold": 0.9}],
+        }
+    )
+    iris = load_iris()
+    names = ["sepal_length_cm", "sepal_width_cm", "petal_length_cm", "petal_width_cm"]
+
+    def predict_and_label(wrong: bool) -> None:
+        with httpx.Client(base_url=server.url, timeout=10) as client:
+            for i, (row, target) in enumerate(zip(iris.data.tolist()[:120], iris.target.tolist()[:120], strict=True)):
+                inputs = [
+                    {"name": n, "shape": [1, 1], "datatype": "FP32", "data": [v]}
+                    for n, v in zip(names, row, strict=True)
+                ]
+                request_id = f"{'w' if wrong else 'r'}-{i}"
+                assert (
+                    client.post("/v2/models/iris/infer", json={"id": request_id, "inputs": inputs}).status_code == 200
+                )
+                label = str((target + 1) % 3) if wrong else str(target)
+                answer = client.post("/v2/models/iris/feedback", json={"id": request_id, "label": label})
+                assert answer.status_code == 200, answer.text
+
+    def accuracy(before: Snapshot, after: Snapshot) -> Any:
+        outcome = evaluate(spec, None, before, after, None, Served(1, server.digest), generation=1, now=NOW)
+        return outcome.status.checks[0]
+
+    start = scrape(server)
+    predict_and_label(wrong=False)
+    right = scrape(server)
+    good = accuracy(start, right)
+    assert (good.result, good.samples) == ("Pass", 120)
+    assert good.value > 0.9
+    predict_and_label(wrong=True)
+    bad = accuracy(right, scrape(server))
+    assert (bad.result, bad.samples) == ("Fail", 120)
+    assert bad.value < 0.1
