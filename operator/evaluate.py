@@ -152,10 +152,6 @@ class Window:
     totals: Mapping[CounterKey, float]
     restarted: tuple[str, ...] = ()
 
-    def sum(self, family: str, *, where: Iterable[CounterKey] | None = None) -> float:
-        keys = self.totals.keys() if where is None else where
-        return sum(self.totals.get(k, 0.0) for k in keys if k and k[0] == family)
-
     def requests(self) -> tuple[float, float]:
         """(inference requests, of which 5xx)."""
         total = errors = 0.0

@@ -175,13 +175,16 @@ class MonitorEvaluator:
         meta = monitor.get("metadata") or {}
         namespace, uid = meta.get("namespace", ""), str(meta.get("uid", ""))
         generation = meta.get("generation")
-        old_wire: dict[str, Any] = dict(monitor.get("status") or {})
+        # Only the fields of MonitorStatus are ours: others (e.g. a framework's) are neither read
+        # nor deleted by the merge patch.
+        old_wire = {k: v for k, v in (monitor.get("status") or {}).items() if k in _STATUS_FIELDS}
         previous = _previous_status(old_wire)
         now = self.clock()
         try:
             spec = MonitorSpec.model_validate(monitor.get("spec") or {})
         except ValidationError as exc:
-            return await self._halt(monitor, previous, old_wire, "InvalidSpec", f"spec is invalid: {exc}", now)
+            msg = f"spec is invalid: {exc}"[:1024]
+            return await self._halt(monitor, previous, old_wire, "InvalidSpec", msg, now)
 
         target = spec.target_ref.name
         md = await kube.call(kube.get, "ModelDeployment", namespace, target)
@@ -369,6 +372,9 @@ def _too_early(monitor: Mapping[str, Any], now: datetime, interval: float) -> fl
     remaining = interval - (now - when).total_seconds()
     # Scheduling jitter of a second must not skip a whole round.
     return remaining if remaining > 1.0 else 0.0
+
+
+_STATUS_FIELDS = frozenset(f.alias or n for n, f in MonitorStatus.model_fields.items())
 
 
 def _previous_status(wire: Mapping[str, Any]) -> MonitorStatus | None:

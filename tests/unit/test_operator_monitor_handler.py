@@ -250,3 +250,16 @@ def test_a_round_is_not_due_before_the_interval_since_the_last_evaluation() -> N
     assert monitoring._too_early(monitor, T0 + timedelta(seconds=10), 30) == 20
     assert monitoring._too_early(monitor, T0 + timedelta(seconds=29.5), 30) == 0
     assert monitoring._too_early({}, T0, 30) == 0
+
+
+def test_status_fields_that_are_not_the_monitors_are_neither_read_nor_deleted(
+    api: FakeApi, bundle: tuple[Path, str]
+) -> None:
+    traffic = Traffic(bundle[1])
+    evaluator = MonitorEvaluator(clock=clock(), scrape=traffic)
+    rounds(evaluator, api, traffic, [(0, 0), (100, 0)])
+    api.monitor["status"]["kopf"] = {"progress": {}}
+    rounds(evaluator, api, traffic, [(100, 0)])
+    assert api.monitor["status"]["consecutiveFailures"] == 2
+    assert api.monitor["status"]["kopf"] == {"progress": {}}
+    assert all("kopf" not in patch for patch in api.patches)
