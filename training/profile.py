@@ -33,8 +33,14 @@ def _optional(value: float) -> float | None:
     return None if value is None or not np.isfinite(value) else float(value)
 
 
-def summarize(x: pd.DataFrame, features: Sequence[FeatureSpec]) -> list[FeatureSummary]:
-    """The per-feature summary a Dataset's status shows."""
+def summarize(
+    x: pd.DataFrame, features: Sequence[FeatureSpec], missing: Mapping[str, int] | None = None
+) -> list[FeatureSummary]:
+    """The per-feature summary a Dataset's status shows.
+
+    ``missing`` overrides the missing counts — the counts before ``missingValues: drop`` removed
+    rows, which is what a person wants to know about the data.
+    """
     out = []
     for f in features:
         column = x[f.name]
@@ -50,7 +56,7 @@ def summarize(x: pd.DataFrame, features: Sequence[FeatureSpec]) -> list[FeatureS
                 FeatureSummary(
                     name=f.name,
                     type="numeric",
-                    missing=int(values.size - present.size),
+                    missing=int(values.size - present.size) if missing is None else int(missing[f.name]),
                     mean=_optional(stats[0]),
                     std=_optional(stats[1]),
                     min=_optional(stats[2]),
@@ -59,9 +65,9 @@ def summarize(x: pd.DataFrame, features: Sequence[FeatureSpec]) -> list[FeatureS
             )
         else:
             values_s = column.to_numpy(dtype=object)
-            missing = int(sum(v == MISSING_CATEGORY for v in values_s))
+            absent = int(sum(v == MISSING_CATEGORY for v in values_s)) if missing is None else int(missing[f.name])
             distinct = len({v for v in values_s if v != MISSING_CATEGORY})
-            out.append(FeatureSummary(name=f.name, type="categorical", missing=missing, distinct=distinct))
+            out.append(FeatureSummary(name=f.name, type="categorical", missing=absent, distinct=distinct))
     return out
 
 
@@ -92,7 +98,7 @@ def build_profile(
         rows=int(prepared.x.shape[0]),
         columns=columns,
         dropped_rows=prepared.dropped_rows,
-        features=summarize(prepared.x, prepared.features),
+        features=summarize(prepared.x, prepared.features, prepared.missing),
         reference=reference_profile(prepared.x, prepared.features),
         created_at=now,
     )

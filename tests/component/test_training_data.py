@@ -96,6 +96,8 @@ def test_missing_values_drop_and_error_policies(csv_file: Path, tmp_path: Path) 
     source = {"uri": str(csv_file)}
     dropped = run_profile({**DATASET, "source": source, "missingValues": "drop"}, f"file://{tmp_path}")
     assert dropped.profile.rows < 400 and dropped.profile.dropped_rows == 400 - dropped.profile.rows
+    # The summary still tells how many values were missing before the rows were dropped.
+    assert {s.name: s.missing for s in dropped.profile.features}["plan"] == 24
     with pytest.raises(BadInputError, match="'monthly_spend', 'plan' have missing values"):
         run_training(RUN, {**DATASET, "source": source, "missingValues": "error"}, tmp_path)
 
