@@ -74,3 +74,9 @@ def test_a_declared_feature_absent_from_the_data_is_refused() -> None:
 def test_empty_data_is_refused() -> None:
     with pytest.raises(BadInputError, match="has no rows"):
         prepare(FRAME.iloc[0:0], spec())
+
+
+def test_the_target_cannot_also_be_a_feature() -> None:
+    with pytest.raises(BadInputError, match="also listed in features") as info:
+        prepare(FRAME, spec(features=[{"name": "size"}, {"name": "y"}]))
+    assert info.value.reason == "TargetInFeatures"
