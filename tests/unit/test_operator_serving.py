@@ -1,0 +1,192 @@
+"""Serving children, model resolution, rollout observation and the ModelDeployment status."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from yardarm.api.conditions import State
+from yardarm.api.modeldeployment import Revision
+from yardarm.operator import names, serving_children
+from yardarm.operator.config import Config
+from yardarm.operator.modeldeployment import Unresolved, md_status, observe_rollout, resolve_model, verdicts_of
+from yardarm.operator.rollback import Decision, Resolved, Rollout, RolloutState
+
+NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+A = "sha256:" + "a" * 64
+B = "sha256:" + "b" * 64
+
+
+def md(**spec: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": "mlops.yardarm.dev/v1alpha1",
+        "kind": "ModelDeployment",
+        "metadata": {"name": "iris", "namespace": "ml", "uid": "u", "generation": 2},
+        "spec": {"model": {"uri": "pvc://models/b/x", "digest": A}, **spec},
+    }
+
+
+def rev(number: int, digest: str, outcome: str, uri: str = "pvc://models/bundles/x") -> Revision:
+    return Revision(revision=number, model_digest=digest, model_uri=uri, deployed_at=NOW, outcome=outcome)
+
+
+def test_the_deployment_runs_the_revision_with_a_restricted_read_only_pod() -> None:
+    deploy = serving_children.deployment(md(replicas=3, serving={"threads": 2}), rev(4, A, "Progressing"), Config())
+    spec = deploy["spec"]
+    assert spec["replicas"] == 3
+    assert spec["strategy"]["rollingUpdate"] == {"maxUnavailable": 0, "maxSurge": 1}
+    labels = spec["template"]["metadata"]["labels"]
+    assert labels[names.LABEL_REVISION] == "4" and spec["selector"]["matchLabels"].items() <= labels.items()
+    container = spec["template"]["spec"]["containers"][0]
+    assert container["args"][:4] == ["--bundle", "/artifacts/bundles/x", "--digest", A]
+    assert "--threads" in container["args"]
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    mounts = {m["mountPath"]: m for m in container["volumeMounts"]}
+    assert mounts["/artifacts"]["readOnly"] is True and "/tmp" in mounts
+    assert spec["template"]["spec"]["securityContext"]["runAsUser"] == 65532
+
+
+def test_the_same_revision_always_builds_the_same_template() -> None:
+    one = serving_children.deployment(md(), rev(1, A, "Progressing"), Config())
+    two = serving_children.deployment(md(), rev(1, A, "Serving"), Config())
+    assert one == two
+
+
+def test_autoscaling_leaves_replicas_to_the_hpa() -> None:
+    spec = {"autoscaling": {"minReplicas": 2, "maxReplicas": 5}}
+    deploy = serving_children.deployment(md(**spec), rev(1, A, "Progressing"), Config())
+    assert "replicas" not in deploy["spec"]
+    hpa = serving_children.hpa(md(**spec))
+    assert hpa is not None and (hpa["spec"]["minReplicas"], hpa["spec"]["maxReplicas"]) == (2, 5)
+    assert serving_children.pdb(md(**spec)) is not None
+
+
+def test_a_pdb_only_with_more_than_one_pod_and_no_hpa_without_autoscaling() -> None:
+    assert serving_children.pdb(md()) is None
+    assert serving_children.pdb(md(replicas=1)) is None
+    assert serving_children.pdb(md(replicas=2)) is not None
+    assert serving_children.hpa(md(replicas=2)) is None
+
+
+def test_an_s3_bundle_cannot_be_mounted() -> None:
+    with pytest.raises(serving_children.UnservableModel):
+        serving_children.deployment(md(), rev(1, A, "Progressing", uri="s3://bucket/b"), Config())
+
+
+def test_the_service_selects_every_revision() -> None:
+    svc = serving_children.service(md())
+    assert svc["spec"]["selector"] == names.serving_selector("iris")
+    assert serving_children.url(md()) == "http://iris-serving.ml.svc"
+
+
+def tr(phase: str, **status: Any) -> dict[str, Any]:
+    return {"metadata": {"name": "run"}, "status": {"phase": phase, **status}}
+
+
+def test_model_resolution() -> None:
+    assert resolve_model({"uri": "pvc://m/x", "digest": A}, None) == Resolved(A, "pvc://m/x")
+    ref = {"trainingRunRef": {"name": "run"}}
+    ok = resolve_model(ref, tr("Succeeded", model={"uri": "pvc://m/y", "digest": B}))
+    assert ok == Resolved(B, "pvc://m/y", "run")
+    missing = resolve_model(ref, None)
+    assert isinstance(missing, Unresolved) and missing.state is State.STALLED
+    failed = resolve_model(ref, tr("Failed", reason="OOMKilled", message="out of memory"))
+    assert isinstance(failed, Unresolved) and failed.state is State.STALLED
+    assert failed.message == "TrainingRun run failed (OOMKilled): out of memory"
+    running = resolve_model(ref, tr("Running"))
+    assert isinstance(running, Unresolved) and running.state is State.RECONCILING
+
+
+def deploy(revision: int = 1, generation: int = 1, observed: int = 1, **status: Any) -> dict[str, Any]:
+    return {
+        "metadata": {"generation": generation},
+        "spec": {"replicas": 2, "template": {"metadata": {"labels": {names.LABEL_REVISION: str(revision)}}}},
+        "status": {"observedGeneration": observed, **status},
+    }
+
+
+def test_rollout_observation() -> None:
+    assert observe_rollout(None).state is RolloutState.UNKNOWN
+    assert observe_rollout(deploy(generation=2, observed=1)).state is RolloutState.UNKNOWN
+    available = observe_rollout(deploy(replicas=2, updatedReplicas=2, availableReplicas=2))
+    assert (available.revision, available.state) == (1, RolloutState.AVAILABLE)
+    # Old pods still around, or a crash-looping new pod: not available.
+    assert observe_rollout(deploy(replicas=3, updatedReplicas=2, availableReplicas=2)).state is RolloutState.PROGRESSING
+    assert observe_rollout(deploy(replicas=2, updatedReplicas=2, availableReplicas=1)).state is RolloutState.PROGRESSING
+
+
+def timed_out(revision_in_template: int, rs_revision: int) -> Rollout:
+    condition = {
+        "type": "Progressing",
+        "status": "False",
+        "reason": "ProgressDeadlineExceeded",
+        "message": 'ReplicaSet "iris-serving-abc" has timed out progressing.',
+    }
+    rs = {
+        "metadata": {"name": "iris-serving-abc"},
+        "spec": {"template": {"metadata": {"labels": {names.LABEL_REVISION: str(rs_revision)}}}},
+    }
+    return observe_rollout(deploy(revision_in_template, conditions=[condition]), [rs])
+
+
+def test_a_deadline_counts_only_for_the_replicaset_it_names() -> None:
+    assert timed_out(2, 2).state is RolloutState.FAILED
+    assert timed_out(1, 2).state is RolloutState.PROGRESSING
+
+
+def status_of(decision: Decision, resolution: Resolved | Unresolved, rollout: Rollout) -> dict[str, Any]:
+    return md_status(md(), decision, resolution, rollout, url="http://x", now=NOW)
+
+
+def conditions(status: dict[str, Any]) -> dict[str, tuple[str, str]]:
+    return {c["type"]: (c["status"], c["reason"]) for c in status["conditions"]}
+
+
+def test_status_ready_only_when_the_target_serves() -> None:
+    serving = rev(1, A, "Serving")
+    decision = Decision(history=[serving], target=serving, desired_digest=A)
+    ok = status_of(decision, Resolved(A, "u"), Rollout(1, RolloutState.AVAILABLE, "2/2"))
+    assert ok["phase"] == "Ready" and conditions(ok)["Ready"] == ("True", "Serving")
+    assert (ok["currentRevision"], ok["currentDigest"], ok["desiredDigest"]) == (1, A, A)
+    assert conditions(ok)["RolledBack"][0] == "False"
+    degraded = status_of(decision, Resolved(A, "u"), Rollout(1, RolloutState.PROGRESSING, "1/2"))
+    assert degraded["phase"] == "Progressing" and conditions(degraded)["Reconciling"][0] == "True"
+
+
+def test_status_after_a_rollback_is_stalled_and_says_why() -> None:
+    good = rev(1, A, "Serving")
+    bad = rev(2, B, "RolledBack").model_copy(update={"reason": "Monitor m: errorRate 0.3"})
+    decision = Decision(history=[good, bad], target=good, desired_digest=B)
+    st = status_of(decision, Resolved(B, "u"), Rollout(1, RolloutState.AVAILABLE))
+    assert st["phase"] == "RolledBack"
+    assert conditions(st)["Stalled"] == ("True", "RolledBack")
+    assert conditions(st)["RolledBack"] == ("True", "Monitor")
+    assert "Change spec.model" in st["message"]
+
+
+def test_status_when_the_training_run_failed_and_nothing_serves() -> None:
+    unresolved = Unresolved(State.STALLED, "TrainingRunFailed", "TrainingRun run failed")
+    st = status_of(
+        Decision(history=[], target=None, desired_digest=None), unresolved, Rollout(None, RolloutState.UNKNOWN)
+    )
+    assert st["phase"] == "Pending" and conditions(st)["Stalled"] == ("True", "TrainingRunFailed")
+
+
+def test_only_monitors_targeting_the_deployment_count() -> None:
+    monitors = [
+        {
+            "metadata": {"name": "m1"},
+            "spec": {"targetRef": {"name": "iris"}, "action": "alert"},
+            "status": {"verdict": {"degraded": True, "digest": A}},
+        },
+        {
+            "metadata": {"name": "m2"},
+            "spec": {"targetRef": {"name": "other"}},
+            "status": {"verdict": {"degraded": True}},
+        },
+        {"metadata": {"name": "m3"}, "spec": {"targetRef": {"name": "iris"}}, "status": {}},
+    ]
+    verdicts = verdicts_of(monitors, "iris")
+    assert [(v.monitor, v.action, v.degraded) for v in verdicts] == [("m1", "alert", True)]
