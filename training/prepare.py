@@ -132,6 +132,12 @@ def prepare(frame: pd.DataFrame, spec: DatasetSpec) -> PreparedData:
     if spec.missing_values == "drop":
         keep &= ~missing_mask.any(axis=1).to_numpy()
     x, y = x.loc[keep].reset_index(drop=True), y.loc[keep].reset_index(drop=True)
+    empty = [f.name for f in features if missing_mask.loc[keep, f.name].all()]
+    if empty and x.shape[0] > 0:
+        raise BadInputError(
+            f"Feature columns {_names(empty)} have no values at all; remove them from features.",
+            reason="EmptyFeature",
+        )
     if x.shape[0] == 0:
         raise BadInputError(
             "No rows are left after dropping rows with a missing target or missing features.", reason="EmptyData"

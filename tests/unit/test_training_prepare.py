@@ -80,3 +80,9 @@ def test_the_target_cannot_also_be_a_feature() -> None:
     with pytest.raises(BadInputError, match="also listed in features") as info:
         prepare(FRAME, spec(features=[{"name": "size"}, {"name": "y"}]))
     assert info.value.reason == "TargetInFeatures"
+
+
+def test_a_feature_without_any_value_is_refused() -> None:
+    with pytest.raises(BadInputError, match="'color' have no values at all") as info:
+        prepare(FRAME.assign(color=None), spec())
+    assert info.value.reason == "EmptyFeature"
