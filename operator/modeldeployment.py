@@ -14,6 +14,7 @@ change ``spec.model`` to move on.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import re
 import time
@@ -282,12 +283,19 @@ async def reconcile(ctx: Context, namespace: str, name: str) -> float | None:
         deploy_status = deploy.get("status") or {}
         status["replicas"] = int(deploy_status.get("replicas") or 0)
         status["readyReplicas"] = int(deploy_status.get("readyReplicas") or 0)
-    # Record the decision first: a restart after this point repeats the same apply, never a different one.
     patch = changes(old, status)
-    if patch:
-        await kube.call(kube.patch_status, KIND, namespace, name, patch)
-    if desired_deploy is not None:
-        await _apply_children(md, desired_deploy)
+    write = kube.call(kube.patch_status, KIND, namespace, name, patch) if patch else None
+    if decision.rollback is not None or desired_deploy is None:
+        # A rollback is recorded before it is acted on: a restart in between repeats the same
+        # apply and never loses the decision (nor takes a different one).
+        if write is not None:
+            await write
+        if desired_deploy is not None:
+            await _apply_children(md, desired_deploy)
+    else:
+        # Anything else is a pure function of spec + status, so the writes may race each other:
+        # whichever lands, the next reconcile computes the same result.
+        await asyncio.gather(*(c for c in (write, _apply_children(md, desired_deploy)) if c is not None))
     for event in decision.events:
         await kube.call(kube.emit_event, md, type_=event.type, reason=event.reason, message=event.message)
     if decision.rollback is not None:
@@ -353,15 +361,13 @@ def forget(kind: str, namespace: str, name: str) -> None:
 
 
 async def _apply_children(md: Body, desired_deploy: Body) -> None:
+    """Apply the Deployment and its companions (independent objects, so concurrently)."""
     namespace, name = md["metadata"]["namespace"], md["metadata"]["name"]
-    await _apply(desired_deploy)
-    await _apply(serving_children.service(md))
     child = names.serving_name(name)
+    writes = [_apply(desired_deploy), _apply(serving_children.service(md))]
     for kind, desired in (
         ("HorizontalPodAutoscaler", serving_children.hpa(md)),
         ("PodDisruptionBudget", serving_children.pdb(md)),
     ):
-        if desired is not None:
-            await _apply(desired)
-        else:
-            await _absent(kind, namespace, child)
+        writes.append(_apply(desired) if desired is not None else _absent(kind, namespace, child))
+    await asyncio.gather(*writes)
