@@ -55,6 +55,22 @@ def loads(body: bytes) -> Any:
         raise RequestError(400, f"Request body is not valid JSON: {exc}.") from None
 
 
+def _may_have_bool(body: bytes) -> bool:
+    """Whether a JSON body can hold a boolean: a cheap pre-check so most requests skip the walk.
+
+    Outside strings, ``t`` and ``f`` occur only in ``true``/``false``, so we hop between those
+    bytes with ``bytes.find`` (memchr); numbers never contain them. A string that merely contains
+    "true" makes this say yes, and the exact check on the decoded data decides.
+    """
+    for needle, word in ((b"t", b"true"), (b"f", b"false")):
+        at = body.find(needle)
+        while at != -1:
+            if body.startswith(word, at):
+                return True
+            at = body.find(needle, at + 1)
+    return False
+
+
 def _has_bool(data: Any) -> bool:
     """True when a (nested) list holds a JSON boolean; numpy would silently read it as 0/1."""
     stack = [data]
@@ -385,7 +401,7 @@ def parse_v2(
         _attach_binary(inputs, binary)
     request_id = _request_id(doc)
     outputs = _requested_outputs(doc.get("outputs"), policy)
-    has_bool = b"true" in body or b"false" in body
+    has_bool = _may_have_bool(body)
     tensors = [_tensor(t, i) for i, t in enumerate(inputs)]
     first = tensors[0]
     if len(tensors) == 1 and first[0] not in policy.model.by_name and len(first[1]) == 2:
@@ -422,7 +438,7 @@ def parse_v1(body: bytes, policy: Policy) -> tuple[Batch, str | None]:
     if type(instances) is not list or not instances:
         raise RequestError(400, "'instances' must be a non-empty list of rows.")
     request_id = _request_id(doc)
-    has_bool = b"true" in body or b"false" in body
+    has_bool = _may_have_bool(body)
     rows = len(instances)
     first = instances[0]
     if type(first) is dict:

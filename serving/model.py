@@ -66,12 +66,14 @@ class Prediction:
     """ONNX Runtime's outputs for a batch plus the per-row prediction in a uniform form.
 
     ``labels`` holds class names (classifiers, object array) and ``values`` predicted numbers
-    (regressors); exactly one is set.
+    (regressors); exactly one is set. ``class_index`` is each row's position in the bundle's
+    ``class_labels`` (what the drift counters count, without touching strings).
     """
 
     outputs: dict[str, np.ndarray]
     labels: np.ndarray | None
     values: np.ndarray | None
+    class_index: np.ndarray | None = None
 
 
 class Model:
@@ -160,8 +162,9 @@ class Model:
             self.output_datatypes[self.label_output] = "BYTES"
         self._label_is_string = onnx_outputs[self.label_output].type == "tensor(string)"
         self._class_array = np.asarray(self.class_labels or [], dtype=object)
-        #: For graphs that emit integer class values: class name by value, as one indexable array.
-        self._names_by_value: np.ndarray | None = None
+        #: For graphs that emit integer class values: class position by value, as one indexable array.
+        self._index_by_value: np.ndarray | None = None
+        self._position = {name: i for i, name in enumerate(self.class_labels or [])}
         if self.task == "classification" and not self._label_is_string and self.class_labels:
             try:
                 values = [int(c) for c in self.class_labels]
@@ -169,8 +172,8 @@ class Model:
                 values = list(range(len(self.class_labels)))  # names given, graph emits indices
             if min(values) < 0 or max(values) > 1_000_000:
                 raise ModelLoadError("integer class labels must lie in [0, 1000000]")
-            self._names_by_value = np.full(max(values) + 1, None, dtype=object)
-            self._names_by_value[values] = self._class_array
+            self._index_by_value = np.zeros(max(values) + 1, dtype=np.intp)
+            self._index_by_value[values] = np.arange(len(values))
 
     @classmethod
     def load(
@@ -261,18 +264,42 @@ class Model:
         outputs = dict(zip(self.output_names, raw, strict=True))
         if self.task == "classification":
             label = outputs[self.label_output].reshape(-1)
-            if not self._label_is_string:
-                label = self._label_names(label)
+            if self._index_by_value is not None:
+                index = self._index_by_value[label]
+                label = self._class_array[index]
+            elif self._label_is_string:
+                index = self._string_positions(label, outputs)
+            else:
+                index = None
+                label = label.astype(str).astype(object)
             outputs[self.label_output] = label
-            return Prediction(outputs, label, None)
+            return Prediction(outputs, label, None, index)
         values = outputs[self.label_output].reshape(-1).astype(np.float64, copy=False)
         return Prediction(outputs, None, values)
 
-    def _label_names(self, label: np.ndarray) -> np.ndarray:
-        """Class names for an integer label tensor (one fancy-index; the values come from the graph)."""
-        if self._names_by_value is not None:
-            return self._names_by_value[label]
-        return label.astype(str).astype(object)
+    def _string_positions(self, label: np.ndarray, outputs: dict[str, np.ndarray]) -> np.ndarray | None:
+        """Class positions of string labels: argmax of the probabilities, checked against the label.
+
+        Probability columns follow ``class_labels`` (scikit-learn's ``classes_``), so the argmax is
+        the label except at exact ties; those rows (and labels outside the bundle's classes) are
+        looked up one by one. ``len(class_labels)`` marks a label the bundle does not list.
+        """
+        if not self._position:
+            return None
+        probabilities = outputs.get(self.probabilities_output) if self.probabilities_output else None
+        if probabilities is not None and probabilities.ndim == 2 and probabilities.shape[1] == len(self._position):
+            index = probabilities.argmax(axis=1)
+            wrong = self._class_array[index] != label
+            if not wrong.any():
+                return index
+            rows = np.nonzero(wrong)[0]
+        else:
+            index = np.zeros(len(label), dtype=np.intp)
+            rows = np.arange(len(label))
+        unknown = len(self._position)
+        for row in rows.tolist():
+            index[row] = self._position.get(label[row], unknown)
+        return index
 
     def example_batch(self, rows: int) -> Batch:
         """A batch of plausible values (reference bin edges, first category) for warm-up."""

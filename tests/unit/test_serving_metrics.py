@@ -48,3 +48,12 @@ def test_a_profile_without_other_gets_one() -> None:
 def test_booleans_hidden_in_nested_lists_are_found() -> None:
     assert _has_bool([[1, 2], [3, [True]]])
     assert not _has_bool([[1, 2.5], [0, 1]])
+
+
+def test_the_boolean_precheck_never_misses_a_json_boolean() -> None:
+    from yardarm.serving.codec import _may_have_bool
+
+    assert _may_have_bool(b'{"data": [1, true]}')
+    assert _may_have_bool(b'{"data": [false]}')
+    assert _may_have_bool(b'{"name": "t", "data": [1,2], "x": "f", "y":true}')
+    assert not _may_have_bool(b'{"inputs": [{"name": "input", "datatype": "FP32", "data": [1e-05, 2.5]}]}')
