@@ -44,6 +44,27 @@ def contenders(model_dir: Path) -> dict[str, tuple[list[str], int, dict[str, str
             None,
             None,
         ),
+        # The same server with the access log off, to measure what logging every request costs.
+        "yardarm-nolog": (
+            [
+                serve,
+                "--bundle",
+                bundle,
+                "--digest",
+                digest,
+                "--host",
+                "127.0.0.1",
+                "--port",
+                "18304",
+                "--threads",
+                "1",
+                "--access-log-sample",
+                "0",
+            ],
+            18304,
+            None,
+            None,
+        ),
         "kserve": (
             [
                 str(ROOT / "kserve/bin/python"),
@@ -123,10 +144,38 @@ def run_one(name: str, spec: tuple, seconds: int) -> dict[str, object]:
     return {"single": single, "batch": batch, "batch_rows_per_s": batch["rps"] * 256, "rss_mib": rss / 1024}
 
 
+def _median(runs: list[dict[str, object]]) -> dict[str, object]:
+    """Per-metric median over rounds."""
+
+    def med(values: list[float]) -> float:
+        ordered = sorted(values)
+        return ordered[len(ordered) // 2]
+
+    out: dict[str, object] = {}
+    for key in ("single", "batch"):
+        metrics = runs[0][key]
+        assert isinstance(metrics, dict)
+        out[key] = {m: med([float(r[key][m]) for r in runs]) for m in metrics}  # type: ignore[index]
+    for key in ("batch_rows_per_s", "rss_mib"):
+        out[key] = med([float(r[key]) for r in runs])  # type: ignore[arg-type]
+    return out
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.machine()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=int, default=12)
-    parser.add_argument("--only", default="yardarm,kserve,mlserver")
+    parser.add_argument("--only", default="yardarm,yardarm-nolog,kserve,mlserver")
+    parser.add_argument("--rounds", type=int, default=1, help="interleaved rounds; the table shows medians")
     parser.add_argument("--out", type=Path, default=ROOT / "results.json")
     args = parser.parse_args()
     if not shutil.which("wrk"):
@@ -134,13 +183,22 @@ def main() -> None:
     if not (MODEL_DIR / "bundle.txt").exists():
         subprocess.run([sys.executable, str(HERE / "bench_model.py"), str(MODEL_DIR)], check=True, cwd="/")
     specs = contenders(MODEL_DIR)
-    results = {}
-    for name in args.only.split(","):
-        print(f"[bench] {name} ...", file=sys.stderr, flush=True)
-        results[name] = run_one(name, specs[name], args.seconds)
-    machine = f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, {platform.release()}"
-    args.out.write_text(json.dumps({"machine": machine, "results": results}, indent=2))
-    print(f"\nMachine: {machine}; server on CPU {SERVER_CPU}, wrk on CPU {LOAD_CPU}; {args.seconds}s per run\n")
+    names = args.only.split(",")
+    rounds: dict[str, list[dict[str, object]]] = {name: [] for name in names}
+    loads = [os.getloadavg()[0]]
+    for round_no in range(args.rounds):
+        for name in names:  # interleaved, so a noisy neighbour hurts every contender alike
+            print(f"[bench] round {round_no + 1}/{args.rounds}: {name} ...", file=sys.stderr, flush=True)
+            rounds[name].append(run_one(name, specs[name], args.seconds))
+            loads.append(os.getloadavg()[0])
+    results = {name: _median(runs) for name, runs in rounds.items()}
+    machine = f"{_cpu_model()}, {os.cpu_count()} CPUs, Linux {platform.release()}"
+    args.out.write_text(json.dumps({"machine": machine, "rounds": rounds, "median": results}, indent=2))
+    print(
+        f"\nMachine: {machine}; server on CPU {SERVER_CPU}, wrk on CPU {LOAD_CPU}; {args.seconds}s per run; "
+        f"median of {args.rounds} interleaved round(s); 1-min load average during the runs "
+        f"{min(loads):.1f}-{max(loads):.1f}\n"
+    )
     print("| server | 1-row req/s (c=16) | p50 ms | p90 ms | p99 ms | batch-256 rows/s (c=4) | RSS MiB |")
     print("|---|---:|---:|---:|---:|---:|---:|")
     for name, r in results.items():
