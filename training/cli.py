@@ -62,7 +62,7 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _load_spec(path: str | None, env_var: str, what: str, env: Mapping[str, str]) -> LoadedSpec:
+def _load_spec(path: str | None, env_var: str, what: str, env: Mapping[str, str], flag: str = "--spec") -> LoadedSpec:
     """A spec from a file, stdin or an environment variable."""
     if path == "-":
         return parse_spec_json(sys.stdin.read(), what)
@@ -75,7 +75,7 @@ def _load_spec(path: str | None, env_var: str, what: str, env: Mapping[str, str]
             ) from exc
     text = env.get(env_var)
     if not text:
-        raise BadInputError(f"No {what} spec given: pass --spec FILE or set {env_var}.", reason="InvalidSpec")
+        raise BadInputError(f"No {what} spec given: pass {flag} FILE or set {env_var}.", reason="InvalidSpec")
     return parse_spec_json(text, what)
 
 
@@ -106,7 +106,7 @@ def _train(args: argparse.Namespace, env: Mapping[str, str]) -> TrainResult:
     from yardarm.training.train import run_training
 
     loaded = _load_spec(args.spec, args.spec_env, "TrainingRun", env)
-    dataset = _load_spec(args.dataset_spec, args.dataset_env, "Dataset", env)
+    dataset = _load_spec(args.dataset_spec, args.dataset_env, "Dataset", env, flag="--dataset-spec")
     outcome = run_training(
         loaded.spec,
         dataset.spec,
