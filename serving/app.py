@@ -54,7 +54,7 @@ JSON = b"application/json"
 class ServeConfig:
     """Request-path settings (see ``yardarm-serve --help``)."""
 
-    max_request_bytes: int = 8 * 1024 * 1024
+    max_request_bytes: int = 4 * 1024 * 1024
     feedback_capacity: int = 100_000
     allow_missing: bool = False
     access_log_sample: float = 1.0
