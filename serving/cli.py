@@ -33,7 +33,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--host", default="0.0.0.0")
     parser.add_argument("--port", type=int, default=8080)
     parser.add_argument("--threads", type=int, help="ONNX Runtime intra-op threads (default: cgroup CPU quota)")
-    parser.add_argument("--max-request-bytes", type=int, default=4 * 1024 * 1024, help="larger bodies get 413 (default 4 MiB)")
+    parser.add_argument(
+        "--max-request-bytes", type=int, default=4 * 1024 * 1024, help="larger bodies get 413 (default 4 MiB)"
+    )
     parser.add_argument("--feedback-capacity", type=int, default=100_000, help="rows remembered for feedback")
     parser.add_argument(
         "--allow-missing",
