@@ -1,19 +1,24 @@
 #!/usr/bin/env python3
 """The whole Yardarm lifecycle on a local single-node cluster, with progress: ``make demo``.
 
-Steps: bring up the node cluster (``hack/cluster.py``), build and import the images offline
-(``hack/images.py``), install the Helm chart, apply ``examples/iris``, then walk the story:
+Steps: install what is missing (``hack/install-deps.sh``), bring up the node cluster
+(``hack/cluster.py``), build and import the images offline (``hack/images.py``, skipped when the
+sources did not change), install the Helm chart, apply ``examples/iris``, then walk the story:
 Dataset Ready → TrainingRun Succeeded → ModelDeployment Ready → predictions through the Service
 → a second model rolled out → shifted traffic → Monitor Degraded → automatic rollback → summary.
 
-Everything runs in one namespace (``yardarm-demo``): the operator, the artifact volume (a
-hostPath PersistentVolume, since the local cluster has no dynamic provisioner) and the models.
+Everything runs in one namespace (``yardarm-demo``, PodSecurity ``restricted``): the operator,
+the artifact volume (a hostPath PersistentVolume pre-bound to the chart's claim, since the local
+cluster has no dynamic provisioner) and the models. Each run starts from a fresh namespace.
 ``--keep`` leaves the cluster and the release running; a second run reuses every cache.
+
+The functions here are also the e2e tests' building blocks (``tests/e2e`` imports this file).
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import shutil
@@ -21,21 +26,33 @@ import ssl
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 REPO = Path(__file__).resolve().parent.parent
 HACK = REPO / "hack"
 CACHE = Path(os.environ.get("YARDARM_CACHE", "/var/cache/yardarm"))
 K8S_VERSION = os.environ.get("YARDARM_K8S_VERSION", "v1.34.4")
+STATE_ROOT = Path(os.environ.get("YARDARM_CLUSTER_STATE", "/var/lib/yardarm-cluster"))
 NAMESPACE = "yardarm-demo"
-ARTIFACTS_DIR = Path("/var/lib/yardarm-cluster/node-artifacts")
+RELEASE = "yardarm"
+ARTIFACTS_ROOT = STATE_ROOT / "artifacts"
 ARTIFACTS_CLAIM = "yardarm-artifacts"
+NONROOT = 65532
+#: Inputs of the images: a change in any of them rebuilds both (``hack/images.py`` has no cache).
+IMAGE_SOURCES = ("pyproject.toml", "yardarm", "operator", "training", "serving", "hack/images.py")
+IMAGES = {"operator": "docker.io/yardarm/operator:dev", "serving": "docker.io/yardarm/serving:dev"}
 
 _T0 = time.monotonic()
-_TIMINGS: dict[str, float] = {}
+TIMINGS: dict[str, float] = {}
+T = TypeVar("T")
+
+
+class DemoError(RuntimeError):
+    """A step of the demo did not reach the state it waits for."""
 
 
 def say(message: str) -> None:
@@ -43,34 +60,38 @@ def say(message: str) -> None:
     print(f"[{time.monotonic() - _T0:6.1f}s] {message}", flush=True)
 
 
-def step(title: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Decorate a demo step: prints its title and records how long it took."""
+def step(title: str) -> Callable[[Callable[..., T]], Callable[..., T]]:
+    """Decorate a demo step: prints its title and records how long it took in ``TIMINGS``."""
 
-    def wrap(fn: Callable[..., Any]) -> Callable[..., Any]:
-        def run(*args: Any, **kwargs: Any) -> Any:
+    def wrap(fn: Callable[..., T]) -> Callable[..., T]:
+        def run(*args: Any, **kwargs: Any) -> T:
             print(f"\n==> {title}", flush=True)
             start = time.monotonic()
             result = fn(*args, **kwargs)
-            _TIMINGS[title] = time.monotonic() - start
-            say(f"done: {title} ({_TIMINGS[title]:.1f}s)")
+            TIMINGS[title] = time.monotonic() - start
+            say(f"done: {title} ({TIMINGS[title]:.1f}s)")
             return result
 
+        run.__doc__ = fn.__doc__
+        run.__name__ = fn.__name__
         return run
 
     return wrap
 
 
-def sh(*cmd: str | Path, input: str | None = None, check: bool = True, quiet: bool = False) -> str:
-    """Run a command; its output streams unless ``quiet``; fail loudly with its stderr."""
+def sh(
+    *cmd: str | Path, input: str | None = None, check: bool = True, quiet: bool = False, timeout: float = 3600
+) -> str:
+    """Run a command; its output streams unless ``quiet``; raise :class:`DemoError` with its stderr."""
     args = [str(c) for c in cmd]
     if quiet or input is not None:
-        proc = subprocess.run(args, input=input, text=True, capture_output=True)
+        proc = subprocess.run(args, input=input, text=True, capture_output=True, timeout=timeout)
         if check and proc.returncode != 0:
-            sys.exit(f"command failed ({proc.returncode}): {' '.join(args)}\n{proc.stderr}{proc.stdout}")
+            raise DemoError(f"command failed ({proc.returncode}): {' '.join(args)}\n{proc.stderr}{proc.stdout}")
         return proc.stdout
-    proc = subprocess.run(args, text=True)
+    proc = subprocess.run(args, text=True, timeout=timeout)
     if check and proc.returncode != 0:
-        sys.exit(f"command failed ({proc.returncode}): {' '.join(args)}")
+        raise DemoError(f"command failed ({proc.returncode}): {' '.join(args)}")
     return ""
 
 
@@ -81,15 +102,16 @@ def tool(name: str) -> str:
             return str(candidate)
     found = shutil.which(name)
     if not found:
-        sys.exit(f"{name} not found: run `make deps` first")
+        raise DemoError(f"{name} not found: run `make deps` first")
     return found
 
 
 class Cluster:
-    """kubectl and API-server access for the node cluster."""
+    """kubectl and API-server access to the node cluster, bound to one namespace."""
 
-    def __init__(self, kubeconfig: Path) -> None:
+    def __init__(self, kubeconfig: Path, namespace: str = NAMESPACE) -> None:
         self.kubeconfig = kubeconfig
+        self.namespace = namespace
         self.kubectl_bin = tool("kubectl")
         config = json.loads(kubeconfig.read_text())
         cluster = config["clusters"][0]["cluster"]
@@ -99,234 +121,435 @@ class Cluster:
         self.ssl.load_cert_chain(user["client-certificate"], user["client-key"])
 
     def kubectl(self, *args: str, input: str | None = None, check: bool = True) -> str:
+        """Run kubectl (quietly) and return its stdout."""
         return sh(self.kubectl_bin, f"--kubeconfig={self.kubeconfig}", *args, input=input, check=check, quiet=True)
 
     def get(self, kind: str, name: str) -> dict[str, Any]:
-        return json.loads(self.kubectl("get", kind, name, "-n", NAMESPACE, "-o", "json"))
+        """One object of this namespace as a dict."""
+        return json.loads(self.kubectl("get", kind, name, "-n", self.namespace, "-o", "json"))
 
-    def wait(self, what: str, predicate: Callable[[], Any], timeout: float, every: float = 3.0) -> Any:
-        """Poll until ``predicate`` returns something truthy, printing what it sees."""
+    def status(self, kind: str, name: str) -> dict[str, Any]:
+        """An object's status (``{}`` while it has none)."""
+        return self.get(kind, name).get("status") or {}
+
+    def apply(self, manifest: Path | dict[str, Any]) -> None:
+        """``kubectl apply`` a file (path) or an object (dict) into this namespace."""
+        if isinstance(manifest, Path):
+            say(f"kubectl apply -f {manifest.relative_to(REPO) if manifest.is_relative_to(REPO) else manifest}")
+            self.kubectl("apply", "-n", self.namespace, "-f", str(manifest))
+        else:
+            self.kubectl("apply", "-n", self.namespace, "-f", "-", input=json.dumps(manifest))
+
+    def wait(self, what: str, predicate: Callable[[], T | None], timeout: float, every: float = 3.0) -> T:
+        """Poll until ``predicate`` returns something truthy; on timeout show the namespace and raise."""
         deadline = time.monotonic() + timeout
-        last = None
+        say(f"   waiting for {what}…")
         while time.monotonic() < deadline:
             value = predicate()
             if value:
                 return value
-            if value != last:
-                say(f"   waiting for {what}…")
-            last = value
             time.sleep(every)
-        self.kubectl("get", "yardarm", "-n", NAMESPACE, check=False)
-        sys.exit(f"timed out after {timeout:.0f}s waiting for {what}")
+        overview = self.kubectl("get", "yardarm,jobs,pods", "-n", self.namespace, check=False)
+        raise DemoError(f"timed out after {timeout:.0f}s waiting for {what}\n{overview}")
 
-    def proxy_post(self, service: str, path: str, body: dict[str, Any]) -> dict[str, Any]:
-        """POST JSON to a Service through the API server's service proxy (no port-forward)."""
-        url = f"{self.server}/api/v1/namespaces/{NAMESPACE}/services/{service}:http/proxy/{path.lstrip('/')}"
-        request = urllib.request.Request(
-            url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}, method="POST"
-        )
-        with urllib.request.urlopen(request, context=self.ssl, timeout=30) as response:
+    def proxy(self, service: str, path: str, body: dict[str, Any] | None = None, timeout: float = 30) -> Any:
+        """GET (or POST JSON to) a Service through the API server's service proxy (no port-forward)."""
+        url = f"{self.server}/api/v1/namespaces/{self.namespace}/services/{service}:http/proxy/{path.lstrip('/')}"
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, context=self.ssl, timeout=timeout) as response:
             return json.loads(response.read())
 
 
-def status_of(cluster: Cluster, kind: str, name: str) -> dict[str, Any]:
-    return cluster.get(kind, name).get("status") or {}
-
-
 def condition(status: dict[str, Any], type_: str) -> dict[str, Any]:
-    return next((c for c in status.get("conditions") or [] if c["type"] == type_), {})
+    """The condition of one type in a status (``{}`` when absent)."""
+    return next((c for c in status.get("conditions") or [] if c.get("type") == type_), {})
+
+
+def short(digest: str | None) -> str:
+    """``sha256:0123456789ab`` for display."""
+    return (digest or "-")[:19]
+
+
+# --------------------------------------------------------------------------- machine and cluster
 
 
 @step("Install system packages and build the Kubernetes binaries (cached)")
 def install_deps() -> None:
+    """``hack/install-deps.sh``: Debian packages, Kubernetes, etcd and helm builds (idempotent)."""
     sh("bash", HACK / "install-deps.sh")
 
 
 @step("Start the local single-node cluster")
-def cluster_up() -> Cluster:
-    sh(sys.executable, HACK / "cluster.py", "up", "--mode", "node")
+def cluster_up(namespace: str = NAMESPACE) -> Cluster:
+    """``hack/cluster.py up --mode node`` (reuses a running cluster)."""
+    sh(sys.executable, HACK / "cluster.py", "up", "--mode", "node", quiet=False)
     kubeconfig = sh(sys.executable, HACK / "cluster.py", "kubeconfig", "--mode", "node", quiet=True).strip()
-    cluster = Cluster(Path(kubeconfig))
+    cluster = Cluster(Path(kubeconfig), namespace)
     say(cluster.kubectl("get", "nodes", "-o", "wide").strip())
     return cluster
 
 
+def source_fingerprint(paths: Iterable[str] = IMAGE_SOURCES) -> str:
+    """sha256 over the git-tracked and untracked (not ignored) files that go into the images."""
+    listed = sh(
+        "git", "-C", REPO, "ls-files", "-z", "--cached", "--others", "--exclude-standard", "--", *paths, quiet=True
+    )
+    digest = hashlib.sha256()
+    for rel in sorted(p for p in listed.split("\0") if p):
+        path = REPO / rel
+        if path.is_file():
+            digest.update(rel.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def containerd_images() -> set[str]:
+    """Image names in containerd's ``k8s.io`` namespace."""
+    out = sh("ctr", "-n", "k8s.io", "images", "ls", "-q", quiet=True, check=False)
+    return set(out.split())
+
+
 @step("Build the operator and serving images offline and import them into containerd")
-def build_images() -> None:
+def build_images(force: bool = False) -> None:
+    """Build both images unless their tars were built from exactly these sources; import what is missing."""
+    fingerprint = source_fingerprint()
+    stamp = CACHE / "images" / "demo-sources.sha256"
+    tars = [CACHE / "images" / f"{name}.tar" for name in IMAGES]
+    fresh = stamp.exists() and stamp.read_text().strip() == fingerprint and all(t.exists() for t in tars)
+    if fresh and not force:
+        say(f"   images are up to date with the sources ({fingerprint[:12]}); not rebuilding")
+        if not set(IMAGES.values()) <= containerd_images():
+            sh(sys.executable, HACK / "images.py", "import")
+        return
+    stamp.unlink(missing_ok=True)
     sh(sys.executable, HACK / "images.py", "build", "all")
+    stamp.write_text(fingerprint + "\n")
 
 
-@step("Install the Helm chart (CRDs, operator, RBAC, artifact volume)")
-def install_chart(cluster: Cluster) -> None:
-    ARTIFACTS_DIR.mkdir(parents=True, exist_ok=True)
-    os.chown(ARTIFACTS_DIR, 65532, 65532)
-    cluster.kubectl("create", "namespace", NAMESPACE, check=False)
-    cluster.kubectl("label", "namespace", NAMESPACE, "--overwrite", "pod-security.kubernetes.io/enforce=restricted")
+# --------------------------------------------------------------------------- the release
+
+
+def reset_namespace(cluster: Cluster, timeout: float = 180) -> None:
+    """Delete the namespace (and the release and volume in it) left by an earlier run."""
+    ns = cluster.namespace
+    if not cluster.kubectl("get", "namespace", ns, "--ignore-not-found", "-o", "name").strip():
+        return
+    say(f"   removing namespace {ns} left by an earlier run")
+    sh(tool("helm"), "uninstall", RELEASE, "-n", ns, f"--kubeconfig={cluster.kubeconfig}", "--wait", check=False)
+    cluster.kubectl("delete", "namespace", ns, "--wait=false", "--ignore-not-found")
+    cluster.wait(
+        f"namespace {ns} to be deleted",
+        lambda: not cluster.kubectl("get", "namespace", ns, "--ignore-not-found", "-o", "name").strip(),
+        timeout=timeout,
+        every=2,
+    )
+
+
+def artifacts_volume(cluster: Cluster) -> Path:
+    """A hostPath PersistentVolume, pre-bound to the chart's claim in this namespace, on an empty directory."""
+    ns = cluster.namespace
+    path = ARTIFACTS_ROOT / ns
+    pv_name = f"{ns}-artifacts"
+    cluster.kubectl("delete", "pv", pv_name, "--ignore-not-found", "--wait=true")
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True)
+    os.chown(path, NONROOT, NONROOT)
     pv = {
         "apiVersion": "v1",
         "kind": "PersistentVolume",
-        "metadata": {"name": f"{NAMESPACE}-artifacts"},
+        "metadata": {"name": pv_name, "labels": {"yardarm.dev/demo": ns}},
         "spec": {
             "capacity": {"storage": "5Gi"},
             "accessModes": ["ReadWriteOnce"],
             "persistentVolumeReclaimPolicy": "Retain",
             "storageClassName": "",
-            "hostPath": {"path": str(ARTIFACTS_DIR), "type": "Directory"},
-            "claimRef": {"namespace": NAMESPACE, "name": ARTIFACTS_CLAIM},
+            "hostPath": {"path": str(path), "type": "Directory"},
+            "claimRef": {"namespace": ns, "name": ARTIFACTS_CLAIM},
         },
     }
     cluster.kubectl("apply", "-f", "-", input=json.dumps(pv))
+    return path
+
+
+def helm_values(cluster: Cluster, extra: dict[str, str] | None = None) -> list[str]:
+    """``--set`` flags of the chart (charts/yardarm/values.yaml) for a one-namespace install."""
+    values = {
+        "watchNamespaces": f"{{{cluster.namespace}}}",
+        "artifacts.type": "pvc",
+        "artifacts.pvc.create": "true",
+        "artifacts.pvc.claimName": ARTIFACTS_CLAIM,
+        "artifacts.pvc.size": "5Gi",
+        # Images are imported into containerd: never pull.
+        "image.pullPolicy": "Never",
+        "servingImage.pullPolicy": "Never",
+        "trainingImage.pullPolicy": "Never",
+        # Two cores: a fast resync helps the demo's waits, fewer workers keep the operator light.
+        "operator.resyncSeconds": "15",
+        "operator.workers": "4",
+        "operator.logFormat": "text",
+        "tests.enabled": "false",
+        **(extra or {}),
+    }
+    flags: list[str] = []
+    for key, value in values.items():
+        flags += ["--set", f"{key}={value}"]
+    return flags
+
+
+@step("Install the Helm chart (CRDs, operator, RBAC, artifact volume)")
+def install_chart(cluster: Cluster, extra_values: dict[str, str] | None = None) -> None:
+    """A fresh restricted namespace, the artifact PV, then ``helm upgrade --install --wait``."""
+    ns = cluster.namespace
+    reset_namespace(cluster)
+    namespace = {
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": {
+            "name": ns,
+            "labels": {
+                "pod-security.kubernetes.io/enforce": "restricted",
+                "pod-security.kubernetes.io/warn": "restricted",
+            },
+        },
+    }
+    cluster.kubectl("apply", "-f", "-", input=json.dumps(namespace))
+    path = artifacts_volume(cluster)
+    say(f"   artifacts: hostPath {path} → PersistentVolume {ns}-artifacts → claim {ARTIFACTS_CLAIM}")
     sh(
         tool("helm"),
         "upgrade",
         "--install",
-        "yardarm",
+        RELEASE,
         REPO / "charts" / "yardarm",
         f"--kubeconfig={cluster.kubeconfig}",
         "--namespace",
-        NAMESPACE,
-        "--set",
-        f"watchNamespaces={{{NAMESPACE}}}",
-        "--set",
-        f"artifacts.claimName={ARTIFACTS_CLAIM}",
-        "--set",
-        "artifacts.create=true",
-        "--set",
-        'artifacts.storageClassName=""',
+        ns,
+        *helm_values(cluster, extra_values),
         "--wait",
         "--timeout",
         "5m",
+        quiet=True,
     )
-    say(cluster.kubectl("get", "pods", "-n", NAMESPACE).strip())
+    say(cluster.kubectl("get", "pods,pvc", "-n", ns).strip())
 
 
-def apply(cluster: Cluster, path: Path) -> None:
-    say(f"kubectl apply -f {path.relative_to(REPO)}")
-    cluster.kubectl("apply", "-n", NAMESPACE, "-f", str(path))
+# --------------------------------------------------------------------------- the lifecycle
 
 
 @step("Register and profile the iris Dataset")
-def dataset(cluster: Cluster) -> dict[str, Any]:
-    apply(cluster, REPO / "examples" / "iris" / "dataset.yaml")
-    cluster.kubectl("wait", "-n", NAMESPACE, "--for=condition=Ready", "dataset/iris", "--timeout=300s")
-    status = status_of(cluster, "dataset", "iris")
-    say(f"   rows={status.get('rows')} columns={status.get('columns')} digest={status.get('digest')}")
+def dataset(cluster: Cluster, name: str = "iris") -> dict[str, Any]:
+    """Apply ``examples/iris/dataset.yaml`` and wait for the profiling Job to make it Ready."""
+    cluster.apply(REPO / "examples" / "iris" / "dataset.yaml")
+    status = cluster.wait(
+        f"Dataset {name} Ready",
+        lambda: (s := cluster.status("dataset", name)) and condition(s, "Ready").get("status") == "True" and s,
+        timeout=420,
+    )
+    say(f"   rows={status.get('rows')} columns={status.get('columns')} digest={short(status.get('digest'))}…")
     return status
 
 
-def train(cluster: Cluster, path: Path, name: str) -> dict[str, Any]:
-    apply(cluster, path)
-    cluster.wait(
+def finished_run(cluster: Cluster, name: str, timeout: float = 600) -> dict[str, Any]:
+    """Wait until a TrainingRun is Succeeded or Failed; return its status."""
+    return cluster.wait(
         f"TrainingRun {name} to finish",
-        lambda: status_of(cluster, "trainingrun", name).get("phase") in ("Succeeded", "Failed"),
-        timeout=600,
+        lambda: (s := cluster.status("trainingrun", name)).get("phase") in ("Succeeded", "Failed") and s,
+        timeout=timeout,
     )
-    status = status_of(cluster, "trainingrun", name)
+
+
+def train(cluster: Cluster, path: Path, name: str) -> dict[str, Any]:
+    """Apply a TrainingRun and wait for it to succeed."""
+    cluster.apply(path)
+    status = finished_run(cluster, name)
     if status.get("phase") != "Succeeded":
-        sys.exit(f"TrainingRun {name} failed: {status.get('message')}")
+        raise DemoError(f"TrainingRun {name} failed: {status.get('reason')}: {status.get('message')}")
     model = status.get("model") or {}
-    say(f"   {status.get('headline')}  model={model.get('digest')}  parity={model.get('parity')}")
+    say(f"   {status.get('headline')}  model={short(model.get('digest'))}…  parity={model.get('parity')}")
     return status
 
 
 @step("Train the first model (logistic regression) in a Job")
 def first_training(cluster: Cluster) -> dict[str, Any]:
+    """``examples/iris/trainingrun.yaml``."""
     return train(cluster, REPO / "examples" / "iris" / "trainingrun.yaml", "iris-logreg-1")
 
 
-def serving_revision(cluster: Cluster, digest: str) -> dict[str, Any]:
-    def ready() -> dict[str, Any] | None:
-        status = status_of(cluster, "modeldeployment", "iris")
-        serving = status.get("currentDigest") == digest and condition(status, "Ready").get("status") == "True"
-        return status if serving else None
+def serving(cluster: Cluster, name: str, digest: str, timeout: float = 600) -> dict[str, Any]:
+    """Wait until a ModelDeployment is Ready and serves ``digest``; return its status."""
 
-    return cluster.wait(f"ModelDeployment iris to serve {digest[:19]}…", ready, timeout=600)
+    def ready() -> dict[str, Any] | None:
+        status = cluster.status("modeldeployment", name)
+        ok = status.get("currentDigest") == digest and condition(status, "Ready").get("status") == "True"
+        return status if ok else None
+
+    return cluster.wait(f"ModelDeployment {name} to serve {short(digest)}…", ready, timeout=timeout)
 
 
 @step("Serve it: ModelDeployment → Deployment + Service")
 def deploy(cluster: Cluster, run: dict[str, Any]) -> dict[str, Any]:
-    apply(cluster, REPO / "examples" / "iris" / "modeldeployment.yaml")
-    status = serving_revision(cluster, run["model"]["digest"])
+    """Apply ``examples/iris/modeldeployment.yaml`` and wait until it serves the first model."""
+    cluster.apply(REPO / "examples" / "iris" / "modeldeployment.yaml")
+    status = serving(cluster, "iris", run["model"]["digest"])
     say(f"   revision={status.get('currentRevision')} url={status.get('url')}")
     return status
 
 
-NORMAL_ROWS = [[5.1, 3.5, 1.4, 0.2], [6.2, 2.9, 4.3, 1.3], [7.7, 3.0, 6.1, 2.3], [5.8, 2.7, 5.1, 1.9]]
+#: One iris flower of each class (setosa, versicolor, virginica) and the label a good model gives.
+NORMAL_ROWS = [[5.1, 3.5, 1.4, 0.2], [6.2, 2.9, 4.3, 1.3], [7.7, 3.0, 6.1, 2.3], [5.0, 3.4, 1.5, 0.2]]
+EXPECTED_CLASSES = [0, 1, 2, 0]
+#: The same flowers with petals far longer and wider than any in the training data.
+SHIFTED_ROWS = [[r[0], r[1], r[2] + 3.0, r[3] + 2.0] for r in NORMAL_ROWS]
+
+
+def service_of(cluster: Cluster, name: str = "iris") -> str:
+    """The Service that serves a ModelDeployment (``status.deploymentName``, the same name)."""
+    return cluster.status("modeldeployment", name).get("deploymentName") or f"{name}-serving"
+
+
+def labels_of(reply: dict[str, Any]) -> list[Any]:
+    """Predicted labels from a V1 ``:predict`` reply."""
+    return [p["label"] if isinstance(p, dict) and "label" in p else p for p in reply["predictions"]]
+
+
+def predict_rows(cluster: Cluster, rows: list[list[float]], name: str = "iris") -> dict[str, Any]:
+    """POST rows to ``/v1/models/<name>:predict`` through the Service."""
+    return cluster.proxy(service_of(cluster, name), f"/v1/models/{name}:predict", {"instances": rows})
 
 
 @step("Real predictions through the Service")
-def predict(cluster: Cluster) -> None:
-    reply = cluster.proxy_post("iris", "/v1/models/iris:predict", {"instances": NORMAL_ROWS})
-    say(f"   POST /v1/models/iris:predict {NORMAL_ROWS} → {json.dumps(reply)[:200]}")
+def predict(cluster: Cluster) -> list[Any]:
+    """A few known flowers through the API server's service proxy; returns the predicted labels."""
+    reply = predict_rows(cluster, NORMAL_ROWS)
+    say(f"   POST /v1/models/iris:predict {NORMAL_ROWS}")
+    say(f"   → {json.dumps(reply)[:300]}")
+    return labels_of(reply)
 
 
 @step("Watch it with a Monitor, train a second model and roll it out")
 def second_model(cluster: Cluster) -> dict[str, Any]:
-    apply(cluster, REPO / "examples" / "drift" / "monitor.yaml")
+    """Apply the strict drift Monitor, train ``iris-forest-2`` and point the ModelDeployment at it."""
+    cluster.apply(REPO / "examples" / "drift" / "monitor.yaml")
     run = train(cluster, REPO / "examples" / "drift" / "trainingrun-v2.yaml", "iris-forest-2")
     patch = {"spec": {"model": {"trainingRunRef": {"name": "iris-forest-2"}}}}
     say("kubectl patch modeldeployment iris  (what a Git commit would change)")
-    cluster.kubectl("patch", "modeldeployment", "iris", "-n", NAMESPACE, "--type=merge", "-p", json.dumps(patch))
-    status = serving_revision(cluster, run["model"]["digest"])
-    say(f"   revision={status.get('currentRevision')} now serves {run['model']['digest']}")
+    cluster.kubectl(
+        "patch", "modeldeployment", "iris", "-n", cluster.namespace, "--type=merge", "-p", json.dumps(patch)
+    )
+    status = serving(cluster, "iris", run["model"]["digest"])
+    say(f"   revision={status.get('currentRevision')} now serves {short(run['model']['digest'])}…")
     return run
 
 
-@step("Send shifted traffic until the Monitor reports drift and the operator rolls back")
-def drift_and_rollback(cluster: Cluster, good_digest: str) -> dict[str, Any]:
-    shifted = [[r[0], r[1], r[2] + 3.0, r[3] + 2.0] for r in NORMAL_ROWS]
-    deadline = time.monotonic() + 600
+def send(cluster: Cluster, rows: list[list[float]], batches: int) -> int:
+    """Send ``batches`` requests of ``rows``; returns the rows sent (errors during a rollout are retried later)."""
     sent = 0
+    for _ in range(batches):
+        try:
+            predict_rows(cluster, rows)
+            sent += len(rows)
+        except (urllib.error.URLError, TimeoutError, ConnectionError) as error:
+            say(f"   request failed ({error}); going on")
+            time.sleep(1)
+    return sent
+
+
+@step("Send shifted traffic until the Monitor reports drift and the operator rolls back")
+def drift_and_rollback(
+    cluster: Cluster, good_digest: str, monitor: str = "iris-drift", timeout: float = 600
+) -> dict[str, Any]:
+    """Shifted rows in a bounded loop until the ModelDeployment serves ``good_digest`` again, RolledBack."""
+    deadline = time.monotonic() + timeout
+    sent = 0
+    degraded_seen = False
     while time.monotonic() < deadline:
-        for _ in range(10):
-            cluster.proxy_post("iris", "/v1/models/iris:predict", {"instances": shifted})
-            sent += len(shifted)
-        monitor = status_of(cluster, "monitor", "iris-drift")
-        deployment = status_of(cluster, "modeldeployment", "iris")
+        sent += send(cluster, SHIFTED_ROWS, 10)
+        mon = cluster.status("monitor", monitor)
+        deployment = cluster.status("modeldeployment", "iris")
+        degraded_seen = degraded_seen or mon.get("phase") == "Degraded"
         say(
-            f"   sent {sent} shifted rows; monitor {monitor.get('phase')} "
-            f"failures={monitor.get('consecutiveFailures')}; serving {str(deployment.get('currentDigest'))[:19]}…"
+            f"   sent {sent} shifted rows; Monitor {mon.get('phase')} "
+            f"failures={mon.get('consecutiveFailures')}; serving revision {deployment.get('currentRevision')} "
+            f"{short(deployment.get('currentDigest'))}…"
         )
         rolled_back = condition(deployment, "RolledBack").get("status") == "True"
-        if rolled_back and deployment.get("currentDigest") == good_digest:
+        if (
+            rolled_back
+            and deployment.get("currentDigest") == good_digest
+            and condition(deployment, "Ready").get("status") == "True"
+        ):
+            say(f"   RolledBack: {condition(deployment, 'RolledBack').get('message')}")
             return deployment
         time.sleep(2)
-    sys.exit("no rollback within 10 minutes")
+    raise DemoError(f"no rollback within {timeout:.0f}s (Monitor was Degraded: {degraded_seen})")
 
 
-def summary(cluster: Cluster, deployment: dict[str, Any]) -> None:
-    print("\n==> Summary")
+def summary(cluster: Cluster, deployment: dict[str, Any], runs: dict[str, dict[str, Any]]) -> None:
+    """Revisions, digests, metrics and timings."""
+    print("\n==> Summary", flush=True)
     for revision in deployment.get("history") or []:
+        reason = f"  ({revision['reason']})" if revision.get("reason") else ""
         print(
-            f"   revision {revision['revision']}: {revision['modelDigest'][:19]}… from {revision.get('trainingRun')} "
-            f"→ {revision['outcome']}{' (' + revision['reason'] + ')' if revision.get('reason') else ''}"
+            f"   revision {revision['revision']}: {short(revision['modelDigest'])}… "
+            f"from {revision.get('trainingRun')} → {revision['outcome']}{reason}"
         )
-    print(cluster.kubectl("get", "yardarm", "-n", NAMESPACE))
-    for title, seconds in _TIMINGS.items():
+    print(f"   now serving revision {deployment.get('currentRevision')} ({short(deployment.get('currentDigest'))}…)")
+    for name, run in runs.items():
+        metrics = ", ".join(f"{k}={v:.3f}" for k, v in sorted((run.get("metrics") or {}).items()))
+        print(f"   TrainingRun {name} → {short(run['model']['digest'])}…: {metrics}")
+    print(cluster.kubectl("get", "yardarm", "-n", cluster.namespace), flush=True)
+    for title, seconds in TIMINGS.items():
         print(f"   {seconds:7.1f}s  {title}")
-    print(f"   {time.monotonic() - _T0:7.1f}s  total")
+    print(f"   {time.monotonic() - _T0:7.1f}s  total", flush=True)
+
+
+def lifecycle(cluster: Cluster) -> dict[str, Any]:
+    """Dataset → training → serving → predictions → second model → drift → rollback. Returns what happened."""
+    ds = dataset(cluster)
+    first = first_training(cluster)
+    deploy(cluster, first)
+    labels = predict(cluster)
+    second = second_model(cluster)
+    deployment = drift_and_rollback(cluster, first["model"]["digest"])
+    return {"dataset": ds, "first": first, "second": second, "labels": labels, "deployment": deployment}
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    """Run the demo end to end."""
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--keep", action="store_true", help="leave the cluster and the release running")
+    parser.add_argument("--skip-deps", action="store_true", help="do not run hack/install-deps.sh")
+    parser.add_argument("--rebuild-images", action="store_true", help="rebuild the images even if up to date")
     args = parser.parse_args(argv)
-    install_deps()
-    cluster = cluster_up()
+    if os.geteuid() != 0:
+        print("the demo runs a local Kubernetes node and needs root", file=sys.stderr)
+        return 2
+    cluster: Cluster | None = None
     try:
-        build_images()
+        if not args.skip_deps:
+            install_deps()
+        cluster = cluster_up()
+        build_images(force=args.rebuild_images)
         install_chart(cluster)
-        dataset(cluster)
-        first = first_training(cluster)
-        deploy(cluster, first)
-        predict(cluster)
-        second_model(cluster)
-        deployment = drift_and_rollback(cluster, first["model"]["digest"])
-        summary(cluster, deployment)
+        result = lifecycle(cluster)
+        summary(cluster, result["deployment"], {"iris-logreg-1": result["first"], "iris-forest-2": result["second"]})
+    except DemoError as error:
+        print(f"\nDEMO FAILED: {error}", file=sys.stderr, flush=True)
+        if cluster is not None:
+            logs = cluster.kubectl(
+                "logs", "-n", cluster.namespace, f"deploy/{RELEASE}-operator", "--tail=40", check=False
+            )
+            print(f"--- operator log (last 40 lines)\n{logs}", file=sys.stderr)
+        return 1
     finally:
         if not args.keep:
-            print("\n==> Tearing down (use --keep to leave it running)")
+            print("\n==> Tearing down (use --keep to leave it running)", flush=True)
             sh(sys.executable, HACK / "cluster.py", "down", "--mode", "node", check=False)
+        else:
+            print(
+                f"\n==> Left running: kubectl --kubeconfig={cluster.kubeconfig if cluster else '?'} "
+                f"get yardarm -n {NAMESPACE}"
+            )
     return 0
 
 
