@@ -19,6 +19,8 @@ $(VENV)/.installed: pyproject.toml
 ## deps: system packages and cached binaries the tests need (idempotent; prints progress)
 deps:
 	bash hack/install-deps.sh
+	bash hack/s3/install.sh
+	bash hack/tools/install.sh
 
 ## test: every test: unit, component, integration (real control plane), e2e (real node)
 test: dev deps
