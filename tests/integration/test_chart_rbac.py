@@ -91,7 +91,8 @@ NEEDED = [
     ("watch", "jobs.batch"),
     ("list", "pods"),
     ("patch", "deployments.apps"),
-    ("delete", "services"),
+    ("patch", "services"),
+    ("create", "horizontalpodautoscalers.autoscaling"),
     ("create", "events"),
 ]
 #: What it must never be able to do.
