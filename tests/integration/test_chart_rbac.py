@@ -52,6 +52,9 @@ class Release:
 
     def can(self, verb: str, resource: str, namespace: str | None) -> bool:
         scope = ["-n", namespace] if namespace else []
+        resource, _, subresource = resource.partition("/")  # kubectl reads TYPE/NAME, not a subresource
+        if subresource:
+            scope.append(f"--subresource={subresource}")
         res = self.cluster.kubectl("auth", "can-i", verb, resource, *scope, f"--as={self.account}", check=False)
         return res.stdout.strip() == "yes"
 
@@ -103,6 +106,7 @@ FORBIDDEN = [
     ("update", "datasets.mlops.yardarm.dev"),
     ("create", "roles.rbac.authorization.k8s.io"),
     ("create", "pods/exec"),
+    ("patch", "trainingruns.mlops.yardarm.dev"),
     ("delete", "persistentvolumeclaims"),
 ]
 
