@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 import yaml
+from lupa import lua51 as lupa_lua51
 
 pytestmark = pytest.mark.unit
-lupa_lua51 = pytest.importorskip("lupa.lua51")
 
 REPO = Path(__file__).resolve().parents[2]
 HEALTH = REPO / "gitops" / "argocd" / "health"
