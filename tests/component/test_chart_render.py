@@ -284,3 +284,19 @@ def test_notes_name_the_next_steps() -> None:
     notes = (chart.CHART / "templates" / "NOTES.txt").read_text()
     assert "yardarm status -n" in notes
     assert "kubectl apply -n" in notes
+
+
+#: Set by the chart for settings operator/config.py does not read yet (see docs/install.md).
+PENDING_ENV = {"YARDARM_SERVING_SERVICE_ACCOUNT", "YARDARM_S3_ENDPOINT", "YARDARM_S3_REGION", "YARDARM_S3_INSECURE",
+               "YARDARM_S3_SECRET"}  # fmt: skip
+
+
+@pytest.mark.parametrize("values", [None, NON_DEFAULT], ids=["default", "non-default"])
+def test_every_operator_setting_the_chart_passes_is_one_the_operator_reads(
+    tools: None, values: dict[str, Any] | None
+) -> None:
+    import re
+
+    read = set(re.findall(r'"(YARDARM_[A-Z_]+)"', (REPO / "operator" / "config.py").read_text()))
+    env = env_of(by_kind(chart.render(values), "Deployment")[0])
+    assert set(env) - read - PENDING_ENV - {"EXTRA"} == set()
