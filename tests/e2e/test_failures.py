@@ -1,0 +1,423 @@
+"""Failures and chaos on a real node: what goes wrong is refused, reported or undone by itself.
+
+* invalid manifests are refused by the API server with the CRD's CEL message (every rule);
+* a TrainingRun that misses its quality gate ends Failed, with the reason in status and an Event;
+* a model that cannot load fails its rollout, and the ModelDeployment rolls back by itself;
+* the operator pod deleted mid-training: no second Job, the run completes with the right status;
+* traffic without drift for several Monitor intervals causes no rollback;
+* kube-apiserver stopped and started while serving: the operator recovers and keeps monitoring.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.e2e.conftest import (
+    REPO,
+    demo,
+    events,
+    operator_pods,
+    restart_apiserver,
+    send_rows,
+    wait_operator_ready,
+)
+
+API = "mlops.yardarm.dev/v1alpha1"
+
+# --------------------------------------------------------------------------- invalid manifests
+
+VALID: dict[str, dict[str, Any]] = {
+    "Dataset": {"source": {"uri": "builtin://iris"}, "target": "target"},
+    "TrainingRun": {
+        "datasetRef": {"name": "iris"},
+        "task": "classification",
+        "estimator": {"kind": "LogisticRegression"},
+    },
+    "ModelDeployment": {"model": {"trainingRunRef": {"name": "iris-logreg-1"}}},
+    "Monitor": {
+        "targetRef": {"name": "iris"},
+        "interval": "10s",
+        "window": "1m",
+        "checks": [{"name": "p99", "type": "latency", "quantile": 0.99, "threshold": 0.1}],
+    },
+}
+SHA = "sha256:" + "0" * 64
+
+#: (kind, change to the valid spec, words the API server's refusal must contain).
+INVALID: list[tuple[str, dict[str, Any], str]] = [
+    (
+        "Dataset",
+        {"source": {"uri": "https://example.invalid/x.csv", "s3": {"region": "eu"}}},
+        "source.s3 applies only to s3:// URIs",
+    ),
+    (
+        "Dataset",
+        {"features": [{"name": "target", "type": "numeric"}]},
+        "the target column must not also be listed in features",
+    ),
+    ("Dataset", {"split": {"testFraction": 0.9}}, "spec.split.testFraction"),
+    ("Dataset", {"source": {"uri": "builtin://iris", "format": "xlsx"}}, "Unsupported value"),
+    (
+        "ModelDeployment",
+        {"model": {"trainingRunRef": {"name": "a"}, "uri": "pvc://m/x", "digest": SHA}},
+        "set exactly one of model.trainingRunRef or model.uri",
+    ),
+    ("ModelDeployment", {"model": {"uri": "pvc://m/x"}}, "model.uri needs model.digest, so the bytes are pinned"),
+    (
+        "ModelDeployment",
+        {"model": {"trainingRunRef": {"name": "a"}, "digest": SHA}},
+        "model.digest goes with model.uri",
+    ),
+    (
+        "ModelDeployment",
+        {"autoscaling": {"minReplicas": 3, "maxReplicas": 2}},
+        "autoscaling.maxReplicas must be at least minReplicas",
+    ),
+    (
+        "ModelDeployment",
+        {"replicas": 2, "autoscaling": {"minReplicas": 1, "maxReplicas": 2}},
+        "set replicas or autoscaling, not both",
+    ),
+    ("ModelDeployment", {"replicas": 101}, "spec.replicas"),
+    ("ModelDeployment", {"progressDeadlineSeconds": 5}, "spec.progressDeadlineSeconds"),
+    ("ModelDeployment", {"model": {"uri": "pvc://m/x", "digest": "md5:abc"}}, "spec.model.digest"),
+    ("ModelDeployment", {"model": {"uri": "http://m/x", "digest": SHA}}, "spec.model.uri"),
+    (
+        "Monitor",
+        {"checks": [{"name": "e", "type": "errorRate", "threshold": 2}]},
+        "errorRate and accuracy thresholds are fractions between 0 and 1",
+    ),
+    (
+        "Monitor",
+        {"checks": [{"name": "e", "type": "errorRate", "threshold": 0.1, "quantile": 0.9}]},
+        "quantile applies only to latency checks",
+    ),
+    (
+        "Monitor",
+        {"checks": [{"name": "l", "type": "latency", "threshold": 0.1, "method": "psi"}]},
+        "method applies only to drift checks",
+    ),
+    (
+        "Monitor",
+        {"checks": [{"name": "p", "type": "predictionDrift", "threshold": 0.1, "features": ["a"]}]},
+        "features applies only to featureDrift",
+    ),
+    ("Monitor", {"interval": "1m", "window": "30s"}, "window must be at least as long as interval"),
+    ("Monitor", {"interval": "1s", "window": "1m"}, "interval must be at least 5s"),
+    ("Monitor", {"failureThreshold": 0}, "spec.failureThreshold"),
+    (
+        "TrainingRun",
+        {"qualityGates": [{"metric": "accuracy", "min": 0.9, "max": 1.0}]},
+        "a quality gate sets exactly one of min or max",
+    ),
+    (
+        "TrainingRun",
+        {"qualityGates": [{"metric": "logLoss", "min": 0.1}]},
+        "logLoss, rmse and mae are lower-is-better: gate them with max",
+    ),
+    (
+        "TrainingRun",
+        {"qualityGates": [{"metric": "accuracy", "max": 0.9}]},
+        "accuracy, f1Macro, rocAuc and r2 are higher-is-better: gate them with min",
+    ),
+    (
+        "TrainingRun",
+        {"estimator": {"kind": "Ridge"}},
+        "a classification task needs a classifier estimator",
+    ),
+    (
+        "TrainingRun",
+        {"task": "regression", "estimator": {"kind": "LogisticRegression"}},
+        "a regression task needs a regressor estimator",
+    ),
+    (
+        "TrainingRun",
+        {"qualityGates": [{"metric": "r2", "min": 0.5}]},
+        "a quality gate names a metric of another task",
+    ),
+    ("TrainingRun", {"estimator": {"kind": "PickledModel"}}, "Unsupported value"),
+]
+#: Rules that need an update, not a create, to break.
+UPDATE_ONLY = {"TrainingRun spec is immutable: create a new TrainingRun to train again"}
+
+
+def _manifest(kind: str, name: str, change: dict[str, Any]) -> dict[str, Any]:
+    spec = copy.deepcopy(VALID[kind])
+    spec.update(copy.deepcopy(change))
+    return {"apiVersion": API, "kind": kind, "metadata": {"name": name}, "spec": spec}
+
+
+def _refusal(release: Any, manifest: dict[str, Any]) -> str:
+    """Server-side dry-run create; returns the API server's error (fails if it accepted)."""
+    with pytest.raises(demo.DemoError) as refused:
+        release.kubectl("create", "--dry-run=server", "-n", release.namespace, "-f", "-", input=json.dumps(manifest))
+    return str(refused.value)
+
+
+def _cel_messages(node: Any) -> Iterator[str]:
+    if isinstance(node, dict):
+        for rule in node.get("x-kubernetes-validations") or []:
+            yield rule["message"]
+        for value in node.values():
+            yield from _cel_messages(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _cel_messages(value)
+
+
+def test_every_cel_rule_of_the_crds_has_a_refusal_case() -> None:
+    messages = {m for path in (REPO / "crds").glob("*.yaml") for m in _cel_messages(yaml.safe_load(path.read_text()))}
+    covered = {words for _, _, words in INVALID} | UPDATE_ONLY
+    assert messages, "no CEL rules found in crds/"
+    assert messages <= covered, f"CEL rules without an e2e refusal case: {sorted(messages - covered)}"
+
+
+def test_valid_manifests_are_accepted(release: Any) -> None:
+    for kind in VALID:
+        manifest = _manifest(kind, "valid", {})
+        release.kubectl("create", "--dry-run=server", "-n", release.namespace, "-f", "-", input=json.dumps(manifest))
+
+
+@pytest.mark.parametrize(("kind", "change", "words"), INVALID, ids=[f"{k}-{w[:40]}" for k, _, w in INVALID])
+def test_invalid_manifest_is_refused_with_its_message(
+    release: Any, kind: str, change: dict[str, Any], words: str
+) -> None:
+    error = _refusal(release, _manifest(kind, "invalid", change))
+    assert "is invalid" in error
+    assert words in error
+
+
+def test_trainingrun_spec_is_immutable(release: Any) -> None:
+    # A run on a Dataset that does not exist waits: no Job, only the object to update.
+    manifest = _manifest("TrainingRun", "immutable", {"datasetRef": {"name": "no-such-dataset"}})
+    release.apply(manifest)
+    try:
+        patch = json.dumps({"spec": {"estimator": {"kind": "RandomForestClassifier"}}})
+        with pytest.raises(demo.DemoError) as refused:
+            release.kubectl("patch", "trainingrun", "immutable", "-n", release.namespace, "--type=merge", "-p", patch)
+        assert "TrainingRun spec is immutable: create a new TrainingRun to train again" in str(refused.value)
+    finally:
+        release.kubectl("delete", "trainingrun", "immutable", "-n", release.namespace, "--wait=false")
+
+
+# --------------------------------------------------------------------------- training and rollout failures
+
+
+def test_trainingrun_that_misses_its_quality_gate_fails_with_reason_and_event(
+    release: Any, iris_dataset: dict[str, Any]
+) -> None:
+    # A one-split tree cannot tell three classes apart: accuracy about 0.6, far from the gate.
+    run = {
+        "apiVersion": API,
+        "kind": "TrainingRun",
+        "metadata": {"name": "iris-stump"},
+        "spec": {
+            "datasetRef": {"name": "iris"},
+            "task": "classification",
+            "estimator": {"kind": "DecisionTreeClassifier", "params": {"max_depth": 1}},
+            "qualityGates": [{"metric": "accuracy", "min": 0.95}],
+        },
+    }
+    release.apply(run)
+    status = demo.finished_run(release, "iris-stump", timeout=420)
+    assert status["phase"] == "Failed", status
+    assert status["reason"] == "QualityGateMissed", status
+    assert "accuracy" in status["message"]
+    assert not status.get("model"), "a run that missed its gate offers no model"
+    assert demo.condition(status, "Ready")["status"] == "False"
+    warning = release.wait(
+        "a QualityGateMissed Event",
+        lambda: [e for e in events(release, "TrainingRun", "iris-stump") if e["reason"] == "QualityGateMissed"],
+        timeout=60,
+        every=2,
+    )
+    assert warning[0]["type"] == "Warning"
+    assert "accuracy" in warning[0]["message"]
+
+
+def test_model_that_cannot_load_fails_its_rollout_and_rolls_back(release: Any, logreg_run: dict[str, Any]) -> None:
+    good = logreg_run["model"]
+    release.apply(
+        {
+            "apiVersion": API,
+            "kind": "ModelDeployment",
+            "metadata": {"name": "unloadable"},
+            "spec": {
+                "model": {"trainingRunRef": {"name": "iris-logreg-1"}},
+                "replicas": 1,
+                "progressDeadlineSeconds": 30,
+            },
+        }
+    )
+    demo.serving(release, "unloadable", good["digest"], timeout=300)
+    # The same bundle with a digest that is not its own: the server refuses to load it.
+    wrong = "sha256:" + "f" * 64
+    patch = {"spec": {"model": {"trainingRunRef": None, "uri": good["uri"], "digest": wrong}}}
+    release.kubectl(
+        "patch", "modeldeployment", "unloadable", "-n", release.namespace, "--type=merge", "-p", json.dumps(patch)
+    )
+
+    def rolled_back() -> dict[str, Any] | None:
+        status = release.status("modeldeployment", "unloadable")
+        history = {r["revision"]: r for r in status.get("history") or []}
+        bad = history.get(2)
+        done = bad and bad["outcome"] in ("Failed", "RolledBack") and status.get("currentDigest") == good["digest"]
+        return status if done else None
+
+    status = release.wait("the failed rollout to roll back", rolled_back, timeout=300)
+    history = {r["revision"]: r for r in status["history"]}
+    assert history[2]["modelDigest"] == wrong
+    assert history[2]["reason"]
+    assert history[1]["outcome"] == "Serving"
+    status = demo.serving(release, "unloadable", good["digest"], timeout=120)
+    assert demo.condition(status, "RolledBack")["status"] == "True"
+    reply = demo.predict_rows(release, demo.NORMAL_ROWS, name="unloadable")
+    assert [str(x) for x in demo.labels_of(reply)] == [str(c) for c in demo.EXPECTED_CLASSES]
+    release.kubectl("delete", "modeldeployment", "unloadable", "-n", release.namespace, "--wait=false")
+
+
+# --------------------------------------------------------------------------- chaos
+
+
+def test_operator_pod_deleted_during_training_creates_no_second_job(release: Any, iris_dataset: dict[str, Any]) -> None:
+    wait_operator_ready(release)
+    run = {
+        "apiVersion": API,
+        "kind": "TrainingRun",
+        "metadata": {"name": "iris-chaos"},
+        "spec": {
+            "datasetRef": {"name": "iris"},
+            "task": "classification",
+            "estimator": {"kind": "RandomForestClassifier", "params": {"n_estimators": 100, "random_state": 1}},
+            "qualityGates": [{"metric": "accuracy", "min": 0.9}],
+        },
+    }
+    release.apply(run)
+    selector = "app.kubernetes.io/instance=iris-chaos"
+
+    def job() -> dict[str, Any] | None:
+        items = json.loads(release.kubectl("get", "jobs", "-n", release.namespace, "-l", selector, "-o", "json"))
+        return items["items"][0] if items["items"] else None
+
+    first = release.wait("the training Job", job, timeout=120, every=1)
+    assert release.status("trainingrun", "iris-chaos").get("phase") not in ("Succeeded", "Failed"), (
+        "training finished before the operator could be deleted"
+    )
+    old = operator_pods(release)[0]["metadata"]["name"]
+    release.kubectl("delete", "pod", old, "-n", release.namespace, "--wait=false")
+    new = wait_operator_ready(release)
+    assert new != old
+
+    status = demo.finished_run(release, "iris-chaos", timeout=420)
+    assert status["phase"] == "Succeeded", status
+    jobs = json.loads(release.kubectl("get", "jobs", "-n", release.namespace, "-l", selector, "-o", "json"))["items"]
+    assert [j["metadata"]["uid"] for j in jobs] == [first["metadata"]["uid"]], "the Job was created twice"
+    assert status["jobName"] == first["metadata"]["name"]
+    assert status["model"]["digest"].startswith("sha256:")
+    assert status["metrics"]["accuracy"] >= 0.9
+    created = [e for e in events(release, "TrainingRun", "iris-chaos") if e["reason"] == "JobCreated"]
+    assert sum(e.get("count") or 1 for e in created) == 1, created
+
+
+STEADY_MONITOR: dict[str, Any] = {
+    "apiVersion": API,
+    "kind": "Monitor",
+    "metadata": {"name": "steady"},
+    "spec": {
+        "targetRef": {"name": "steady"},
+        "interval": "5s",
+        "window": "20s",
+        "minSamples": 50,
+        "failureThreshold": 2,
+        "action": "rollback",
+        "checks": [
+            {"name": "errors", "type": "errorRate", "threshold": 0.05},
+            {"name": "input-drift", "type": "featureDrift", "method": "psi", "threshold": 0.25},
+            {"name": "output-drift", "type": "predictionDrift", "method": "psi", "threshold": 0.25},
+        ],
+    },
+}
+
+
+@pytest.fixture(scope="module")
+def steady(release: Any, logreg_run: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """A ModelDeployment ``steady`` serving the logistic regression, watched by a strict Monitor."""
+    release.apply(
+        {
+            "apiVersion": API,
+            "kind": "ModelDeployment",
+            "metadata": {"name": "steady"},
+            "spec": {"model": {"trainingRunRef": {"name": "iris-logreg-1"}}, "replicas": 1},
+        }
+    )
+    demo.serving(release, "steady", logreg_run["model"]["digest"], timeout=300)
+    release.apply(STEADY_MONITOR)
+    yield logreg_run
+    release.kubectl("delete", "monitor,modeldeployment", "steady", "-n", release.namespace, "--wait=false")
+
+
+def _assert_still_serving_revision_1(release: Any, digest: str) -> None:
+    status = release.status("modeldeployment", "steady")
+    assert status["currentDigest"] == digest
+    assert [r["outcome"] for r in status["history"]] == ["Serving"]
+    assert demo.condition(status, "RolledBack").get("status") != "True"
+
+
+def test_traffic_without_drift_causes_no_rollback(
+    release: Any, steady: dict[str, Any], iris_rows: list[list[float]]
+) -> None:
+    phases: list[str | None] = []
+    deadline = time.monotonic() + 45  # nine 5 s intervals
+    while time.monotonic() < deadline:
+        send_rows(release, "steady", iris_rows, seconds=4)
+        monitor = release.status("monitor", "steady")
+        phases.append(monitor.get("phase"))
+        assert monitor.get("phase") != "Degraded", monitor
+    assert "Healthy" in phases, f"the Monitor never judged the traffic: {phases}"
+    monitor = release.status("monitor", "steady")
+    assert monitor.get("consecutiveFailures", 0) == 0, monitor
+    assert all(c["result"] != "Fail" for c in monitor.get("checks") or []), monitor
+    _assert_still_serving_revision_1(release, steady["model"]["digest"])
+
+
+def test_apiserver_restart_while_serving_operator_keeps_monitoring(
+    release: Any, steady: dict[str, Any], iris_rows: list[list[float]]
+) -> None:
+    send_rows(release, "steady", iris_rows, seconds=6)
+    back = restart_apiserver(down_seconds=5)
+
+    def evaluated_after_restart() -> dict[str, Any] | None:
+        send_rows(release, "steady", iris_rows, seconds=2)
+        monitor = release.status("monitor", "steady")
+        stamp = monitor.get("lastEvaluationTime")
+        if not stamp:
+            return None
+        when = time.mktime(time.strptime(stamp.replace("Z", "").split(".")[0], "%Y-%m-%dT%H:%M:%S")) - time.timezone
+        return monitor if when > back + 1 and monitor.get("phase") == "Healthy" else None
+
+    monitor = release.wait("a Healthy evaluation after the restart", evaluated_after_restart, timeout=180, every=1)
+    assert monitor["consecutiveFailures"] == 0
+    _assert_still_serving_revision_1(release, steady["model"]["digest"])
+    # The operator still acts on new objects after the restart.
+    release.kubectl(
+        "patch",
+        "modeldeployment",
+        "steady",
+        "-n",
+        release.namespace,
+        "--type=merge",
+        "-p",
+        json.dumps({"spec": {"replicas": 2}}),
+    )
+    release.wait(
+        "the operator to scale the Deployment after the restart",
+        lambda: release.status("modeldeployment", "steady").get("readyReplicas") == 2,
+        timeout=180,
+    )
