@@ -42,7 +42,6 @@ from yardarm.operator.statuses import changes, condition, generation_of, summary
 
 Body = dict[str, Any]
 KIND = "ModelDeployment"
-PROGRESS_REQUEUE = 5.0
 
 
 @dataclass(frozen=True)
@@ -301,15 +300,8 @@ async def reconcile(ctx: Context, namespace: str, name: str) -> float | None:
     if decision.rollback is not None:
         ROLLBACKS.labels(trigger=decision.rollback.trigger).inc()
     await _transition_events(md, old, status)
-    if status.get("phase") in ("Progressing", "Pending") or (
-        status.get("phase") == "RolledBack" and not _ready_rollback(status)
-    ):
-        return PROGRESS_REQUEUE
+    # Rollout progress arrives as Deployment events and verdicts as Monitor events: no polling.
     return ctx.config.resync_seconds
-
-
-def _ready_rollback(status: Mapping[str, Any]) -> bool:
-    return (status.get("readyReplicas") or 0) > 0
 
 
 async def _transition_events(md: Body, old: Mapping[str, Any], new: Mapping[str, Any]) -> None:

@@ -150,8 +150,18 @@ def operator(cluster: Any, namespace: str, tmp_path_factory: pytest.TempPathFact
     """The operator, running for the whole module."""
     op = Operator(cluster.kubeconfig, namespace, tmp_path_factory.mktemp("operator")).start()
     yield op
+    release_monitors(namespace)
     op.stop()
     print(f"--- operator log ({op.log_path}) ---\n{op.log_tail(40)}")
+
+
+def release_monitors(namespace: str) -> None:
+    """Delete Monitors while the operator runs, so their Kopf finalizer does not pin the namespace."""
+    for mon in kube.list_objects("Monitor", namespace):
+        kube.delete("Monitor", namespace, mon["metadata"]["name"])
+    deadline = time.monotonic() + 15
+    while kube.list_objects("Monitor", namespace) and time.monotonic() < deadline:
+        time.sleep(0.2)
 
 
 # --- objects ------------------------------------------------------------------------------------

@@ -21,6 +21,7 @@ from tests.integration.test_operator_harness import (  # noqa: F401 - fixtures
     finish_pod,
     namespace,
     ready_all,
+    release_monitors,
     status,
     wait_for,
     wait_job_pod,
@@ -44,6 +45,8 @@ def operator(cluster: Any, namespace: str, tmp_path: Any) -> Iterator[Operator]:
     """An operator this test may kill and restart."""
     op = Operator(cluster.kubeconfig, namespace, tmp_path).start()
     yield op
+    if op.proc is not None and op.proc.poll() is None:
+        release_monitors(namespace)
     op.stop()
     print(f"--- operator log ---\n{op.log_tail(40)}")
 

@@ -78,7 +78,7 @@ def profile_dataset(ns: str, name: str) -> None:
     wait_for("the Dataset to be Ready", lambda: status("Dataset", ns, name).get("phase") == "Ready")
 
 
-def test_a_dataset_is_profiled_in_a_job_and_reports_its_profile(operator: Any, namespace: str) -> None:
+def test_a_dataset_is_profiled_in_a_job_and_reports_its_profile(operator: Any, namespace: str, cluster: Any) -> None:
     create("Dataset", namespace, "iris", DATASET_SPEC)
     job_name = wait_for("the profile Job", lambda: status("Dataset", namespace, "iris").get("jobName"))
     job = kube.get("Job", namespace, job_name)
@@ -98,7 +98,7 @@ def test_a_dataset_is_profiled_in_a_job_and_reports_its_profile(operator: Any, n
     assert cond("Dataset", namespace, "iris", "Ready")["status"] == "True"
     assert st["observedGeneration"] == 1
     # kubectl wait reads the same condition.
-    operator_kubectl = operator  # noqa: F841
+    cluster.kubectl("wait", "--for=condition=Ready", "-n", namespace, "dataset/iris", "--timeout=10s")
     assert "Profiled" in {e["reason"] for e in events_of(namespace, "iris")}
 
 
