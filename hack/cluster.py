@@ -43,6 +43,7 @@ import socket
 import ssl
 import subprocess
 import sys
+import tarfile
 import time
 import urllib.error
 import urllib.request
@@ -240,9 +241,8 @@ class Pki:
 
     def generate(self, mode: str) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)
-        if self.p("kube-proxy.crt").exists() and self.p("sa.pub").exists():
-            return
-        log(f"generating certificates in {self.dir}")
+        if not self.p("ca.crt").exists():
+            log(f"generating certificates in {self.dir}")
         self.ca("ca", f"yardarm-{mode}-ca")
         self.ca("etcd-ca", f"yardarm-{mode}-etcd-ca")
         self.cert("etcd-server", "etcd-ca", "etcd", dns=("localhost",), ips=("127.0.0.1",), server=True)
@@ -262,7 +262,7 @@ class Pki:
             server=True,
             client=False,
         )
-        self.cert("apiserver-kubelet-client", "ca", "kube-apiserver-kubelet-client", "kubeadm:cluster-admins")
+        self.cert("kubelet-api-client", "ca", "kube-apiserver-kubelet-client", "system:masters")
         self.cert("admin", "ca", "yardarm-admin", "system:masters")
         self.cert("controller-manager", "ca", "system:kube-controller-manager")
         self.cert("scheduler", "ca", "system:kube-scheduler")
@@ -516,8 +516,8 @@ class Cluster:
             f"--service-account-key-file={pki.p('sa.pub')}",
             f"--service-account-signing-key-file={pki.p('sa.key')}",
             f"--service-cluster-ip-range={SERVICE_CIDR}",
-            f"--kubelet-client-certificate={pki.p('apiserver-kubelet-client.crt')}",
-            f"--kubelet-client-key={pki.p('apiserver-kubelet-client.key')}",
+            f"--kubelet-client-certificate={pki.p('kubelet-api-client.crt')}",
+            f"--kubelet-client-key={pki.p('kubelet-api-client.key')}",
             f"--kubelet-certificate-authority={pki.p('ca.crt')}",
             "--kubelet-preferred-address-types=InternalIP,Hostname",
             "--profiling=false",
@@ -651,6 +651,9 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
 [plugins."io.containerd.grpc.v1.cri"]
   sandbox_image = "{PAUSE_IMAGE}"
   disable_apparmor = true
+  # This machine withholds CAP_SYS_RESOURCE, so nothing may lower oom_score_adj below
+  # containerd's own (the kubelet asks -998 for sandboxes): cap it, as rootless setups do.
+  restrict_oom_score_adj = true
   enable_selinux = false
   [plugins."io.containerd.grpc.v1.cri".containerd]
     snapshotter = "overlayfs"
@@ -775,27 +778,17 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
             log("building the pause image (hack/images.py pause)")
             run([sys.executable, str(HACK_DIR / "images.py"), "build", "pause"], quiet=False)
             tars = sorted((CACHE_DIR / "images").glob("*.tar"))
-        stamp_dir = self.run_dir / "imported"
+        stamp_dir = self.root / "imported"  # survives `down`: containerd keeps its images
         stamp_dir.mkdir(parents=True, exist_ok=True)
+        ctr = ["ctr", "--address", CONTAINERD_SOCK, "-n", "k8s.io"]
         for tar in tars:
             stamp = stamp_dir / (tar.name + ".stamp")
             mtime = str(tar.stat().st_mtime_ns)
-            if stamp.exists() and stamp.read_text() == mtime and (tar.name != "pause.tar" or PAUSE_IMAGE in images):
+            present = all(tag in images for tag in image_tags(tar))
+            if present and stamp.exists() and stamp.read_text() == mtime:
                 continue
-            log(f"importing {tar.name} into containerd (k8s.io)")
-            run(
-                [
-                    "ctr",
-                    "--address",
-                    CONTAINERD_SOCK,
-                    "-n",
-                    "k8s.io",
-                    "images",
-                    "import",
-                    "--no-unpack",
-                    str(tar),
-                ]
-            )
+            log(f"importing {tar.name} ({tar.stat().st_size >> 20} MiB) into containerd (k8s.io)")
+            run([*ctr, "images", "import", "--no-unpack", str(tar)])
             stamp.write_text(mtime)
 
     def wait_containerd(self, timeout: float = 30.0) -> None:
@@ -1001,7 +994,6 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
         self.restore_sysctls()
         shutil.rmtree(self.root / "cni" / "ipam", ignore_errors=True)
         shutil.rmtree(self.root / "kubelet", ignore_errors=True)
-        shutil.rmtree(self.run_dir / "imported", ignore_errors=True)
 
     def kill_shims(self) -> None:
         for proc in Path("/proc").iterdir():
@@ -1104,6 +1096,18 @@ def etcd_supports_no_fsync() -> bool:
     except OSError:
         return False
     return "Version: 3.4." not in out
+
+
+def image_tags(tar: Path) -> list[str]:
+    """The fully qualified tags of a docker-archive tar (from its manifest.json)."""
+    try:
+        with tarfile.open(tar) as arc:
+            member = arc.extractfile("manifest.json")
+            manifest = json.load(member) if member else []
+    except (OSError, KeyError, tarfile.TarError, json.JSONDecodeError):
+        return ["<unreadable>"]
+    tags = [t for entry in manifest for t in entry.get("RepoTags") or []]
+    return [t if t.count("/") >= 2 or "." in t.split("/")[0] else f"docker.io/{t}" for t in tags]
 
 
 def _is_zombie(pid: int) -> bool:

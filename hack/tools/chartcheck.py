@@ -54,12 +54,17 @@ def kubeconform(install: bool = True) -> str | None:
     return shutil.which("kubeconform")
 
 
-def write_schemas(out: Path) -> Path:
-    """Generate the kubeconform schemas into ``out`` (built-ins from the k8s module, our CRDs)."""
+def _schemas_tool() -> Any:
     spec = importlib.util.spec_from_file_location("yardarm_schemas_tool", Path(__file__).with_name("schemas.py"))
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
+    return module
+
+
+def write_schemas(out: Path) -> Path:
+    """Generate the kubeconform schemas into ``out`` (built-ins from the k8s module, our CRDs)."""
+    module = _schemas_tool()
     openapi = module.find_openapi(K8S_VERSION)
     if openapi is None:
         raise FileNotFoundError(
@@ -124,6 +129,11 @@ def validate(objects: Iterable[dict[str, Any]] | str, schema_dir: Path) -> subpr
     if binary is None:
         raise FileNotFoundError("kubeconform not found: run hack/tools/install.sh")
     text = objects if isinstance(objects, str) else yaml.safe_dump_all(list(objects))
+    # Kinds whose CRDs come with the objects (e.g. Kopf's peering kinds) get schemas too.
+    for name, schema in _schemas_tool().schemas_of_crds(yaml.safe_load_all(text)).items():
+        path = schema_dir / name
+        if not path.exists():
+            path.write_text(json.dumps(schema))
     location = f"{schema_dir}/{{{{ .ResourceKind }}}}{{{{ .KindSuffix }}}}.json"
     cmd = [binary, "-strict", "-summary", "-output", "json", "-schema-location", location]
     cmd += ["-skip", ",".join(SKIPPED_KINDS), "-"]

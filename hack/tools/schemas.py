@@ -150,11 +150,15 @@ def _fix_v3(node: Any) -> Any:
 
 def crd_schemas(crd_dir: Path) -> dict[str, dict[str, Any]]:
     """Standalone strict schemas by file name for every served version of every CRD in ``crd_dir``."""
+    docs = [doc for path in sorted(crd_dir.glob("*.yaml")) for doc in yaml.safe_load_all(path.read_text())]
+    return schemas_of_crds(docs)
+
+
+def schemas_of_crds(docs: Iterable[Any]) -> dict[str, dict[str, Any]]:
+    """Schemas by file name for the CustomResourceDefinitions among ``docs`` (others are ignored)."""
     out: dict[str, dict[str, Any]] = {}
-    for path in sorted(crd_dir.glob("*.yaml")):
-        for crd in yaml.safe_load_all(path.read_text()):
-            if not crd or crd.get("kind") != "CustomResourceDefinition":
-                continue
+    for crd in docs:
+        if isinstance(crd, dict) and crd.get("kind") == "CustomResourceDefinition":
             group, kind = crd["spec"]["group"], crd["spec"]["names"]["kind"]
             for version in crd["spec"]["versions"]:
                 schema = _close(_fix_v3(copy.deepcopy(version["schema"]["openAPIV3Schema"])))
