@@ -41,6 +41,7 @@ NON_DEFAULT: dict[str, Any] = {
     "imagePullSecrets": ["regcred"],
     "operator": {
         "replicas": 2,
+        "peering": "yardarm",
         "verbose": True,
         "extraEnv": [{"name": "EXTRA", "value": "1"}],
         "nodeSelector": {"kubernetes.io/os": "linux"},
@@ -300,3 +301,16 @@ def test_every_operator_setting_the_chart_passes_is_one_the_operator_reads(
     read = set(re.findall(r'"(YARDARM_[A-Z_]+)"', (REPO / "operator" / "config.py").read_text()))
     env = env_of(by_kind(chart.render(values), "Deployment")[0])
     assert set(env) - read - PENDING_ENV - {"EXTRA"} == set()
+
+
+def test_peering_makes_kopfs_kinds_and_one_peering_object_per_namespace(tools: None) -> None:
+    objects = chart.render(NON_DEFAULT)
+    crds = {o["metadata"]["name"] for o in by_kind(objects, "CustomResourceDefinition")}
+    assert crds == {"kopfpeerings.kopf.dev", "clusterkopfpeerings.kopf.dev"}
+    peerings = by_kind(objects, "KopfPeering")
+    assert sorted(p["metadata"]["namespace"] for p in peerings) == ["team-a", "team-b"]
+    assert all(p["metadata"]["annotations"]["helm.sh/hook"] == "post-install,post-upgrade" for p in peerings)
+    assert env_of(by_kind(objects, "Deployment")[0])["YARDARM_PEERING"] == "yardarm"
+    (cluster_peering,) = by_kind(chart.render({"operator": {"peering": "p"}}), "ClusterKopfPeering")
+    assert cluster_peering["metadata"]["name"] == "p"
+    assert by_kind(chart.render(), "CustomResourceDefinition") == []

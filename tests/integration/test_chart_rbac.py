@@ -149,3 +149,17 @@ def test_the_operator_deployment_exists_with_its_service_account(
     deployment = control_plane.get_json("deployment", f"{cluster_wide.name}-operator", "-n", cluster_wide.namespace)
     assert deployment["spec"]["template"]["spec"]["serviceAccountName"] == f"{cluster_wide.name}-operator"
     assert deployment["spec"]["strategy"]["type"] == "Recreate"
+
+
+def test_peering_install_creates_kopfs_kinds_and_the_peering_object(control_plane: LocalCluster) -> None:
+    release = Release(
+        control_plane, ["--set", "operator.peering=yardarm-ha", "--set", "operator.replicas=2"], watched=1
+    )
+    try:
+        (ns,) = release.watched
+        peering = control_plane.get_json("kopfpeerings.kopf.dev", "yardarm-ha", "-n", ns)
+        assert peering["metadata"]["labels"]["app.kubernetes.io/part-of"] == "yardarm"
+        assert release.can("patch", "kopfpeerings.kopf.dev", ns)
+        assert not release.can("patch", "kopfpeerings.kopf.dev", release.other)
+    finally:
+        release.uninstall()
