@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import orjson
 
+from .binary import attach_binary_data
 from .errors import RequestError
 from .model import Batch, Model, Prediction
 
@@ -171,59 +172,6 @@ def _tensor(tensor: Any, index: int) -> tuple[str, list[int], str, Any]:
             )
         raise RequestError(400, f"{what} needs 'data', a (flat or nested) JSON list.")
     return name, shape, datatype, data
-
-
-_BINARY_DTYPES = {"FP32": "<f4", "FP64": "<f8", "INT64": "<i8", "INT32": "<i4"}
-
-
-def _attach_binary(inputs: list[Any], binary: bytes) -> None:
-    """Decode the binary tensor extension: raw little-endian tensors after the JSON header.
-
-    Each input whose ``parameters.binary_data_size`` is set takes that many bytes, in input order;
-    BYTES elements are 4-byte little-endian lengths followed by UTF-8 text. Decoded data replace
-    ``data`` so the rest of the parsing is the same as for JSON.
-    """
-    offset = 0
-    for index, tensor in enumerate(inputs):
-        params = tensor.get("parameters") if type(tensor) is dict else None
-        size = params.get("binary_data_size") if type(params) is dict else None
-        if size is None:
-            continue
-        what = f"inputs[{index}]"
-        if type(size) is not int or size < 0 or offset + size > len(binary):
-            raise RequestError(400, f"{what} declares binary_data_size {size!r}, more than the body holds.")
-        chunk = binary[offset : offset + size]
-        offset += size
-        datatype = tensor.get("datatype")
-        if datatype == "BYTES":
-            tensor["data"] = _decode_bytes(chunk, what)
-        elif datatype in _BINARY_DTYPES:
-            dtype = np.dtype(_BINARY_DTYPES[datatype])
-            if size % dtype.itemsize:
-                raise RequestError(400, f"{what} has {size} bytes, not a whole number of {datatype} values.")
-            tensor["data"] = np.frombuffer(chunk, dtype=dtype)
-        else:
-            raise RequestError(400, f"{what} has binary datatype {datatype!r}; send FP32, FP64, INT64 or BYTES.")
-    if offset != len(binary):
-        raise RequestError(400, f"The body has {len(binary) - offset} bytes of binary data no input claims.")
-
-
-def _decode_bytes(chunk: bytes, what: str) -> list[str]:
-    out = []
-    offset = 0
-    while offset < len(chunk):
-        if offset + 4 > len(chunk):
-            raise RequestError(400, f"{what} has a truncated BYTES element length.")
-        length = int.from_bytes(chunk[offset : offset + 4], "little")
-        offset += 4
-        if offset + length > len(chunk):
-            raise RequestError(400, f"{what} has a BYTES element longer than its data.")
-        try:
-            out.append(chunk[offset : offset + length].decode())
-        except UnicodeDecodeError:
-            raise RequestError(400, f"{what} has a BYTES element that is not UTF-8 text.") from None
-        offset += length
-    return out
 
 
 def _check_size(arr: np.ndarray, shape: list[int], what: str) -> None:
@@ -398,7 +346,7 @@ def parse_v2(
     if type(inputs) is not list or not inputs:
         raise RequestError(400, "'inputs' must be a non-empty list of tensors.")
     if header_length is not None:
-        _attach_binary(inputs, binary)
+        attach_binary_data(inputs, binary)
     request_id = _request_id(doc)
     outputs = _requested_outputs(doc.get("outputs"), policy)
     has_bool = _may_have_bool(body)

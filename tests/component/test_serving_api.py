@@ -24,6 +24,8 @@ import numpy as np
 import onnxruntime as ort
 import orjson
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from prometheus_client.parser import text_string_to_metric_families
 
 from yardarm.bundle import (
@@ -656,9 +658,6 @@ def test_stock_tritonclient_reads_metadata_and_infers(
 
 
 # -- fuzz: whatever a client sends, a mistake is a 4xx with a message, never a 500 -----------------
-
-from hypothesis import HealthCheck, given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
 
 _scalars = st.one_of(
     st.none(),
