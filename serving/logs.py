@@ -68,8 +68,10 @@ class AccessLog:
         self._seen = 0
         self._stream = stream
         self._on_drop = on_drop
-        self._static = static or {}
+        # Everything after "msg" that never changes, pre-rendered: `"model":"iris","revision":"3",`.
+        self._static = b"".join(orjson.dumps(k) + b":" + orjson.dumps(v) + b"," for k, v in (static or {}).items())
         self._clock = _Clock()
+        self._escaped: dict[str, bytes] = {}  # JSON-escaped paths and methods (few distinct ones)
 
     def record(self, method: str, path: str, status: int, seconds: float, request_id: str | None) -> None:
         """Queue one record (sampled when the request succeeded)."""
@@ -92,22 +94,27 @@ class AccessLog:
         count = len(queue) if limit is None else min(limit, len(queue))
         if not count:
             return 0
-        static, clock, dumps = self._static, self._clock, orjson.dumps
+        static, clock, dumps, escaped = self._static, self._clock, orjson.dumps, self._escaped
+        if len(escaped) > 1024:
+            escaped.clear()  # unknown paths (404 scans) must not grow the cache without bound
         lines = []
         for _ in range(count):
             ts, method, path, status, seconds, request_id = queue.popleft()
-            record = {
-                "ts": clock(ts),
-                "level": "info" if status < 500 else "error",
-                "msg": "access",
-                **static,
-                "method": method,
-                "path": path,
-                "status": status,
-                "duration_ms": round(seconds * 1000, 3),
-                "id": request_id,
-            }
-            lines.append(dumps(record))
+            method_json = escaped.get(method) or escaped.setdefault(method, dumps(method))
+            path_json = escaped.get(path) or escaped.setdefault(path, dumps(path))
+            lines.append(
+                b'{"ts":"%s","level":"%s","msg":"access",%s"method":%s,"path":%s,"status":%d,"duration_ms":%.3f,"id":%s}'
+                % (
+                    clock(ts).encode(),
+                    b"info" if status < 500 else b"error",
+                    static,
+                    method_json,
+                    path_json,
+                    status,
+                    seconds * 1000,
+                    dumps(request_id),
+                )
+            )
         lines.append(b"")
         out = self._stream or sys.stdout.buffer
         out.write(b"\n".join(lines))
