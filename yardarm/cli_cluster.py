@@ -39,12 +39,14 @@ def print_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]
         for row in plain:
             print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip(), file=out)
         return
-    table = Table(title=title, title_justify="left", show_lines=False, header_style="bold")
+    table = Table(show_lines=False, header_style="bold")
     for column in columns:
         table.add_column(column, overflow="fold")
     for row in rows:
         table.add_row(*(str(c) for c in row))
-    Console(file=out, soft_wrap=False, width=None if out.isatty() else 200).print(table)
+    console = Console(file=out, soft_wrap=False, width=None if out.isatty() else 200)
+    console.print(title, highlight=False)  # above the table, never wrapped to its width
+    console.print(table)
 
 
 def _strip_markup(text: str) -> str:
@@ -97,21 +99,34 @@ def _connect(args: argparse.Namespace) -> tuple[Client, str]:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    """Every Yardarm object in a namespace, one lineage path per row."""
-    client, ns = _connect(args)
-    objects = {kind: client.list(kind, ns) for kind in ("Dataset", "TrainingRun", "ModelDeployment", "Monitor")}
-    rows = fmt.lineage(objects["Dataset"], objects["TrainingRun"], objects["ModelDeployment"], objects["Monitor"])
+    """Every Yardarm object in a namespace (or all of them), one lineage path per row."""
+    client = Client.connect(args.kubeconfig, args.context)
+    scope = None if args.all_namespaces else (args.namespace or Client.current_namespace(args.kubeconfig, args.context))
+    kinds = ("Dataset", "TrainingRun", "ModelDeployment", "Monitor")
+    objects = {kind: client.list(kind, scope) for kind in kinds}
+    by_namespace = fmt.group_by_namespace(objects)
+    if scope is not None:
+        by_namespace.setdefault(scope, {kind: [] for kind in kinds})
+    documents = {
+        ns: fmt.lineage(o["Dataset"], o["TrainingRun"], o["ModelDeployment"], o["Monitor"])
+        for ns, o in sorted(by_namespace.items())
+    }
     if args.output == "json":
-        _print_json(fmt.lineage_json(ns, rows))
+        docs = [fmt.lineage_json(ns, rows) for ns, rows in documents.items()]
+        _print_json(docs[0] if scope is not None else {"namespaces": docs})
         return 0
-    if not rows:
-        print(f"No Yardarm resources in namespace {ns}.")
+    if not any(documents.values()):
+        print(f"No Yardarm resources in {'any namespace' if scope is None else f'namespace {scope}'}.")
         return 0
-    print_table(
-        f"Yardarm resources in {ns}: Dataset -> TrainingRun -> ModelDeployment -> Monitor",
-        ["Dataset", "TrainingRun", "ModelDeployment", "Monitor"],
-        [[f"[dim]{c}[/]" if isinstance(c, str) else _cell(c) for c in cells] for cells in fmt.blank_repeats(rows)],
-    )
+    for ns, rows in documents.items():
+        if not rows:
+            print(f"No Yardarm resources in namespace {ns}.")
+            continue
+        print_table(
+            f"Yardarm resources in {ns}: Dataset -> TrainingRun -> ModelDeployment -> Monitor",
+            ["Dataset", "TrainingRun", "ModelDeployment", "Monitor"],
+            [[f"[dim]{c}[/]" if isinstance(c, str) else _cell(c) for c in cells] for cells in fmt.blank_repeats(rows)],
+        )
     return 0
 
 
@@ -255,6 +270,7 @@ def add_commands(sub: Any) -> None:
     common.add_argument("-o", "--output", choices=["table", "json"], default="table", help="table or json")
 
     status = sub.add_parser("status", parents=[common], help="all Yardarm resources in a namespace, with their lineage")
+    status.add_argument("-A", "--all-namespaces", action="store_true", help="every namespace, one table each")
     status.set_defaults(func=cmd_status)
 
     history = sub.add_parser("history", parents=[common], help="revisions of a ModelDeployment and why they ended")

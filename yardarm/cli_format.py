@@ -236,6 +236,16 @@ def blank_repeats(rows: Sequence[LineageRow]) -> list[list[Node | str | None]]:
     return out
 
 
+def group_by_namespace(objects: Mapping[str, Sequence[Obj]]) -> dict[str, dict[str, list[Obj]]]:
+    """``{kind: [objects]}`` from a cluster-wide list, split into ``{namespace: {kind: [objects]}}``."""
+    out: dict[str, dict[str, list[Obj]]] = {}
+    for kind, items in objects.items():
+        for item in items:
+            namespace = str(item.get("metadata", {}).get("namespace") or "")
+            out.setdefault(namespace, {k: [] for k in objects})[kind].append(item)
+    return out
+
+
 def lineage_json(namespace: str, rows: Iterable[LineageRow]) -> dict[str, Any]:
     """The lineage as a JSON-ready document (``yardarm status -o json``)."""
     return {

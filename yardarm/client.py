@@ -31,6 +31,15 @@ class ClientError(Exception):
         self.status = status
 
 
+def _transport_errors() -> tuple[type[BaseException], ...]:
+    """No answer at all: connection refused, TLS failure, timeout (urllib3 wraps them in MaxRetryError)."""
+    try:
+        from urllib3.exceptions import HTTPError
+    except ImportError:  # pragma: no cover - urllib3 comes with kubernetes
+        return (OSError,)
+    return (HTTPError, OSError)
+
+
 def _kubernetes() -> Any:
     try:
         import kubernetes
@@ -85,17 +94,29 @@ class Client:
         except Exception:
             return "default"
 
+    def _unreachable(self, exc: BaseException) -> ClientError:
+        reason = getattr(exc, "reason", None) or exc
+        return ClientError(0, f"cannot reach the API server at {self.api_client.configuration.host}: {reason}")
+
     def _custom(self) -> Any:
         return _kubernetes().client.CustomObjectsApi(self.api_client)
 
-    def list(self, kind: str, namespace: str) -> list[dict[str, Any]]:
-        """All objects of one Yardarm kind in ``namespace``, sorted by name."""
+    def list(self, kind: str, namespace: str | None) -> list[dict[str, Any]]:
+        """All objects of one Yardarm kind in ``namespace`` (``None``: every namespace), sorted."""
         k8s = _kubernetes()
+        where = namespace or "the cluster"
         try:
-            result = self._custom().list_namespaced_custom_object(GROUP, VERSION, namespace, PLURALS[kind])
+            if namespace is None:
+                result = self._custom().list_cluster_custom_object(GROUP, VERSION, PLURALS[kind])
+            else:
+                result = self._custom().list_namespaced_custom_object(GROUP, VERSION, namespace, PLURALS[kind])
         except k8s.client.exceptions.ApiException as exc:
-            raise ClientError(exc.status, f"cannot list {PLURALS[kind]} in {namespace}: {_reason(exc)}") from exc
-        return sorted(result.get("items", []), key=lambda o: o["metadata"]["name"])
+            raise ClientError(exc.status, f"cannot list {PLURALS[kind]} in {where}: {_reason(exc)}") from exc
+        except _transport_errors() as exc:
+            raise self._unreachable(exc) from exc
+        return sorted(
+            result.get("items", []), key=lambda o: (o["metadata"].get("namespace", ""), o["metadata"]["name"])
+        )
 
     def get(self, kind: str, namespace: str, name: str) -> dict[str, Any]:
         """One Yardarm object; :class:`ClientError` with status 404 when it does not exist."""
@@ -106,6 +127,8 @@ class Client:
             if exc.status == 404:
                 raise ClientError(404, f'{kind} "{name}" not found in namespace {namespace}') from exc
             raise ClientError(exc.status, f"cannot read {kind} {namespace}/{name}: {_reason(exc)}") from exc
+        except _transport_errors() as exc:
+            raise self._unreachable(exc) from exc
 
     def service_proxy_post(
         self, namespace: str, service: str, port: str, path: str, body: Any, timeout: float = 60
@@ -133,8 +156,8 @@ class Client:
             )
         except k8s.client.exceptions.ApiException as exc:
             return int(exc.status or 0), _json_or_text(exc.body)
-        except Exception as exc:  # urllib3 errors: connection refused, timeouts
-            raise ClientError(0, f"cannot reach the API server: {exc}") from exc
+        except _transport_errors() as exc:
+            raise self._unreachable(exc) from exc
         if getattr(response, "data", None) is None and hasattr(response, "read"):
             response.read()
         return int(response.status), _json_or_text(response.data)

@@ -147,3 +147,28 @@ def test_crds_and_version_do_not_import_kubernetes_or_rich() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], text=True, capture_output=True, check=True).stdout
     assert out.splitlines()[-1] == "[]"
+
+
+def test_status_of_all_namespaces_has_one_document_per_namespace(
+    fake: FakeClient, capsys: pytest.CaptureFixture[str]
+) -> None:
+    other = {"kind": "Dataset", "metadata": {"name": "d", "namespace": "other"}, "spec": {}}
+    fake.objects[("Dataset", "d")] = other
+    assert main(["status", "-A", "-o", "json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert [n["namespace"] for n in doc["namespaces"]] == ["ml", "other"]
+    assert doc["namespaces"][1]["rows"][0]["dataset"]["name"] == "d"
+
+
+def test_an_unreachable_api_server_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(
+        "apiVersion: v1\nkind: Config\ncurrent-context: c\n"
+        "clusters: [{name: c, cluster: {server: 'https://127.0.0.1:9', insecure-skip-tls-verify: true}}]\n"
+        "users: [{name: u, user: {token: t}}]\n"
+        "contexts: [{name: c, context: {cluster: c, user: u, namespace: ml}}]\n"
+    )
+    assert main(["history", "iris", "--kubeconfig", str(kubeconfig)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: cannot reach the API server at https://127.0.0.1:9")
+    assert err.count("\n") == 1
