@@ -857,6 +857,12 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
                     log(f"{self.mode}: already running ({self.api_url}); reusing it")
                     print(self.kubeconfig)
                     return
+            if not any(self.pid_of(c.name) for c in self.components()) and (
+                (self.root / "etcd-data").exists() or (self.root / "kubelet").exists()
+            ):
+                # Left by processes that were killed rather than stopped: start from clean.
+                log(f"{self.mode}: cleaning up the state of a cluster that was not stopped with `down`")
+                self.teardown()
             self.ensure_binaries()
             self.check_ports()
             self.pki.generate(self.mode)
@@ -930,17 +936,21 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
     def down(self, purge: bool = False) -> None:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         with self.lock():
-            if self.mode == "node":
-                self.node_down()
-            for name in ("kube-controller-manager", "kube-apiserver", "etcd"):
-                self.stop(name)
-            # A fresh etcd next time: tests start from an empty cluster.  Certificates stay.
-            shutil.rmtree(self.root / "etcd-data", ignore_errors=True)
-            for extra in ("controller-manager-certs", "scheduler-certs"):
-                shutil.rmtree(self.root / extra, ignore_errors=True)
+            self.teardown()
             if purge:
                 shutil.rmtree(self.root, ignore_errors=True)
             log(f"{self.mode}: down")
+
+    def teardown(self) -> None:
+        """Stop every component and remove what they left (caller holds the lock)."""
+        if self.mode == "node":
+            self.node_down()
+        for name in ("kube-controller-manager", "kube-apiserver", "etcd"):
+            self.stop(name)
+        # A fresh etcd next time: tests start from an empty cluster.  Certificates stay.
+        shutil.rmtree(self.root / "etcd-data", ignore_errors=True)
+        for extra in ("controller-manager-certs", "scheduler-certs"):
+            shutil.rmtree(self.root / extra, ignore_errors=True)
 
     def node_down(self) -> None:
         # Stop what would recreate pods, then let the kubelet tear the pods down through CRI/CNI.
