@@ -176,21 +176,23 @@ class ServingApp:
                     log_event("error", "unhandled error", path=path, traceback=traceback.format_exc())
                 if endpoint == "metrics" and status == 200:
                     content_type = CONTENT_TYPE_LATEST.encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": status,
-                "headers": [(b"content-type", content_type), (b"content-length", str(len(body)).encode())],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+        try:
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": status,
+                    "headers": [(b"content-type", content_type), (b"content-length", str(len(body)).encode())],
+                }
+            )
+            await send({"type": "http.response.body", "body": body})
+        finally:
+            if in_flight is not None:
+                in_flight.dec()
         # Everything below runs after the client has its answer.
         request_id = None
         if after is not None:
             request_id = after[0]
             self._account(*after)
-        if in_flight is not None:
-            in_flight.dec()
         seconds = time.perf_counter() - start
         self.metrics.request_done(endpoint, status, seconds)
         self.access.record(scope["method"], path, status, seconds, request_id)

@@ -10,14 +10,11 @@ from __future__ import annotations
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
 
-from yardarm.bundle import BundleManifest, read_bundle, sha256_bytes
-
-from .cgroup import intra_op_threads
+from yardarm.bundle import BundleManifest
 
 #: ONNX tensor type → (numpy dtype, Open Inference Protocol datatype).
 ONNX_TYPES: dict[str, tuple[type, str]] = {
@@ -164,39 +161,21 @@ class Model:
         self._class_array = np.asarray(self.class_labels or [], dtype=object)
         #: For graphs that emit integer class values: class position by value, as one indexable array.
         self._index_by_value: np.ndarray | None = None
+        self._sorted_values: np.ndarray | None = None
+        self._sorted_positions: np.ndarray | None = None
         self._position = {name: i for i, name in enumerate(self.class_labels or [])}
         if self.task == "classification" and not self._label_is_string and self.class_labels:
             try:
                 values = [int(c) for c in self.class_labels]
             except ValueError:
                 values = list(range(len(self.class_labels)))  # names given, graph emits indices
-            if min(values) < 0 or max(values) > 1_000_000:
-                raise ModelLoadError("integer class labels must lie in [0, 1000000]")
-            self._index_by_value = np.zeros(max(values) + 1, dtype=np.intp)
-            self._index_by_value[values] = np.arange(len(values))
-
-    @classmethod
-    def load(
-        cls,
-        directory: Path,
-        *,
-        digest: str | None,
-        name: str | None,
-        revision: str | None,
-        threads: int | None,
-    ) -> Model:
-        """Read and verify a bundle, then build the session (threads sized from the cgroup quota)."""
-        manifest, model_bytes = read_bundle(directory, digest)
-        actual = digest or sha256_bytes((directory / "bundle.json").read_bytes())
-        model_name = name or manifest.lineage.training_run or directory.name
-        return cls(
-            manifest,
-            model_bytes,
-            digest=actual,
-            name=model_name,
-            revision=revision or "1",
-            threads=intra_op_threads(threads),
-        )
+            if min(values) >= 0 and max(values) <= 65_536:
+                self._index_by_value = np.zeros(max(values) + 1, dtype=np.intp)
+                self._index_by_value[values] = np.arange(len(values))
+            else:  # e.g. classes -1 and 1: binary search in the sorted class values instead
+                order = np.argsort(values, kind="stable")
+                self._sorted_values = np.asarray(values, dtype=np.int64)[order]
+                self._sorted_positions = order
 
     def feeds(self, batch: Batch) -> dict[str, np.ndarray]:
         """ONNX inputs for a batch: each feature a contiguous ``(rows, 1)`` array of its ONNX dtype."""
@@ -266,6 +245,10 @@ class Model:
             label = outputs[self.label_output].reshape(-1)
             if self._index_by_value is not None:
                 index = self._index_by_value[label]
+                label = self._class_array[index]
+            elif self._sorted_values is not None and self._sorted_positions is not None:
+                found = np.searchsorted(self._sorted_values, label).clip(0, len(self._sorted_values) - 1)
+                index = self._sorted_positions[found]
                 label = self._class_array[index]
             elif self._label_is_string:
                 index = self._string_positions(label, outputs)
