@@ -47,7 +47,7 @@ import tarfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -807,11 +807,11 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
         kubectl = str(BIN_DIR / "kubectl") if (BIN_DIR / "kubectl").exists() else "kubectl"
         return run([kubectl, f"--kubeconfig={self.kubeconfig}", *args], check=check)
 
-    def wait_for(self, what: str, check: object, timeout: float = 90.0) -> None:
+    def wait_for(self, what: str, check: Callable[[], bool], timeout: float = 90.0) -> None:
         deadline = time.monotonic() + timeout
         next_note = time.monotonic() + 10
         while time.monotonic() < deadline:
-            if check():  # type: ignore[operator]
+            if check():
                 return
             if time.monotonic() > next_note:
                 log(f"waiting for {what}")
@@ -1004,6 +1004,12 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
         self.restore_sysctls()
         shutil.rmtree(self.root / "cni" / "ipam", ignore_errors=True)
         shutil.rmtree(self.root / "kubelet", ignore_errors=True)
+        # Pod logs the kubelet/containerd wrote in their standard places.
+        for link in Path("/var/log/containers").glob("*.log"):
+            if link.is_symlink() and os.readlink(link).startswith("/var/log/pods/"):
+                link.unlink()
+        for pod_dir in Path("/var/log/pods").glob("*_*_*"):
+            shutil.rmtree(pod_dir, ignore_errors=True)
 
     def kill_shims(self) -> None:
         for proc in Path("/proc").iterdir():

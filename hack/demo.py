@@ -375,6 +375,29 @@ def first_training(cluster: Cluster) -> dict[str, Any]:
     return train(cluster, REPO / "examples" / "iris" / "trainingrun.yaml", "iris-logreg-1")
 
 
+def is_rolled_back_to(status: dict[str, Any], digest: str) -> bool:
+    """The operator rolled back and the pods of the earlier revision (``digest``) serve again.
+
+    After a rollback the ModelDeployment is ``RolledBack`` (Stalled: spec.model asks for a model
+    that is refused), not Ready; its message says ``serving`` once the old revision is available.
+    """
+    return (
+        status.get("phase") == "RolledBack"
+        and condition(status, "RolledBack").get("status") == "True"
+        and status.get("currentDigest") == digest
+        and str(status.get("message", "")).startswith("Rolled back: serving")
+    )
+
+
+def rolled_back(cluster: Cluster, name: str, digest: str, timeout: float = 300) -> dict[str, Any]:
+    """Wait until a ModelDeployment rolled back to ``digest`` and serves it; return its status."""
+    return cluster.wait(
+        f"ModelDeployment {name} to roll back to {short(digest)}…",
+        lambda: (s := cluster.status("modeldeployment", name)) and is_rolled_back_to(s, digest) and s,
+        timeout=timeout,
+    )
+
+
 def serving(cluster: Cluster, name: str, digest: str, timeout: float = 600) -> dict[str, Any]:
     """Wait until a ModelDeployment is Ready and serves ``digest``; return its status."""
 
@@ -472,13 +495,8 @@ def drift_and_rollback(
             f"failures={mon.get('consecutiveFailures')}; serving revision {deployment.get('currentRevision')} "
             f"{short(deployment.get('currentDigest'))}…"
         )
-        rolled_back = condition(deployment, "RolledBack").get("status") == "True"
-        if (
-            rolled_back
-            and deployment.get("currentDigest") == good_digest
-            and condition(deployment, "Ready").get("status") == "True"
-        ):
-            say(f"   RolledBack: {condition(deployment, 'RolledBack').get('message')}")
+        if is_rolled_back_to(deployment, good_digest):
+            say(f"   {deployment.get('message')}")
             return deployment
         time.sleep(2)
     raise DemoError(f"no rollback within {timeout:.0f}s (Monitor was Degraded: {degraded_seen})")
