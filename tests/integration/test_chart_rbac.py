@@ -49,6 +49,9 @@ class Release:
             "--kubeconfig", str(cluster.kubeconfig), "--skip-crds", *sets,
         )  # fmt: skip
         self.account = f"system:serviceaccount:{self.namespace}:{self.name}-operator"
+        # The RBAC authorizer learns of new bindings through an informer: wait until it has.
+        canary = self.watched[0] if self.watched else self.other
+        cluster.wait_for("the operator's RBAC", lambda: self.can("list", "datasets.mlops.yardarm.dev", canary), 60)
 
     def can(self, verb: str, resource: str, namespace: str | None) -> bool:
         scope = ["-n", namespace] if namespace else []
