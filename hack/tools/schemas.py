@@ -6,8 +6,9 @@ script makes the same kind of *standalone strict* schemas (every object closed w
 ``additionalProperties: false``) from sources on the machine:
 
 * the Kubernetes OpenAPI v2 document -- ``api/openapi-spec/swagger.json`` of the
-  ``k8s.io/kubernetes`` Go module that ``hack/build-binaries.sh`` already downloads, or
-  ``--openapi FILE`` (e.g. saved from a live kube-apiserver's ``/openapi/v2``);
+  ``k8s.io/kubernetes`` Go module that ``hack/build-binaries.sh`` already downloads (the same
+  document the API server serves, so no cluster is needed), ``--openapi FILE``, or
+  ``--from-cluster KUBECONFIG`` (a live kube-apiserver's ``/openapi/v2``);
 * the ``openAPIV3Schema`` of each CustomResourceDefinition in ``crds/``.
 
 Files are named as kubeconform's ``{{ .ResourceKind }}{{ .KindSuffix }}.json`` template expects
@@ -66,6 +67,23 @@ def find_openapi(version: str = K8S_VERSION) -> Path | None:
     for root in filter(None, [gomodcache, str(Path.home() / "go" / "pkg" / "mod"), "/root/go/pkg/mod"]):
         candidates.append(Path(root) / f"k8s.io/kubernetes@{version}" / "api" / "openapi-spec" / "swagger.json")
     return next((c for c in candidates if c.is_file()), None)
+
+
+def fetch_openapi(kubeconfig: str, out: Path) -> Path:
+    """Save a live API server's ``/openapi/v2`` (built-ins plus its CRDs) next to the schemas."""
+    kubectl = CACHE / "bin" / K8S_VERSION / "kubectl"
+    binary = str(kubectl) if kubectl.exists() else "kubectl"
+    doc = subprocess.run(
+        [binary, f"--kubeconfig={kubeconfig}", "get", "--raw", "/openapi/v2"],
+        text=True,
+        capture_output=True,
+        timeout=120,
+        check=True,
+    ).stdout
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / ".openapi-v2.json"
+    path.write_text(doc)
+    return path
 
 
 def _close(node: Any) -> Any:
@@ -193,9 +211,16 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"output directory (default {DEFAULT_OUT})")
     parser.add_argument("--openapi", type=Path, help="OpenAPI v2 JSON (default: k8s.io/kubernetes in GOMODCACHE)")
+    parser.add_argument(
+        "--from-cluster",
+        metavar="KUBECONFIG",
+        help="take the built-ins from a live kube-apiserver's /openapi/v2 (kubectl get --raw) instead",
+    )
     parser.add_argument("--crds", type=Path, default=REPO / "crds", help="directory of CRD YAML (default crds/)")
     parser.add_argument("--crds-only", action="store_true", help="only the custom resources")
     args = parser.parse_args(argv)
+    if args.from_cluster and not args.crds_only:
+        args.openapi = fetch_openapi(args.from_cluster, args.out)
     openapi = None if args.crds_only else (args.openapi or find_openapi())
     if openapi is None and not args.crds_only:
         print(
