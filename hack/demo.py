@@ -113,12 +113,15 @@ class Cluster:
         self.kubeconfig = kubeconfig
         self.namespace = namespace
         self.kubectl_bin = tool("kubectl")
-        config = json.loads(kubeconfig.read_text())
-        cluster = config["clusters"][0]["cluster"]
-        user = config["users"][0]["user"]
-        self.server = cluster["server"]
-        self.ssl = ssl.create_default_context(cafile=cluster["certificate-authority"])
-        self.ssl.load_cert_chain(user["client-certificate"], user["client-key"])
+        self.server = json.loads(kubeconfig.read_text())["clusters"][0]["cluster"]["server"]
+
+    def ssl_context(self) -> ssl.SSLContext:
+        """TLS as the kubeconfig's user, read afresh (``cluster.py down --purge`` makes new certificates)."""
+        config = json.loads(self.kubeconfig.read_text())
+        cluster, user = config["clusters"][0]["cluster"], config["users"][0]["user"]
+        context = ssl.create_default_context(cafile=cluster["certificate-authority"])
+        context.load_cert_chain(user["client-certificate"], user["client-key"])
+        return context
 
     def kubectl(self, *args: str, input: str | None = None, check: bool = True) -> str:
         """Run kubectl (quietly) and return its stdout."""
@@ -157,7 +160,7 @@ class Cluster:
         url = f"{self.server}/api/v1/namespaces/{self.namespace}/services/{service}:http/proxy/{path.lstrip('/')}"
         data = None if body is None else json.dumps(body).encode()
         request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(request, context=self.ssl, timeout=timeout) as response:
+        with urllib.request.urlopen(request, context=self.ssl_context(), timeout=timeout) as response:
             return json.loads(response.read())
 
 

@@ -29,6 +29,9 @@ from tests.e2e.conftest import (
     wait_operator_ready,
 )
 
+#: The first test may build the images (cold: several minutes) and install the chart.
+pytestmark = pytest.mark.timeout(1800)
+
 API = "mlops.yardarm.dev/v1alpha1"
 
 # --------------------------------------------------------------------------- invalid manifests
@@ -276,8 +279,8 @@ def test_model_that_cannot_load_fails_its_rollout_and_rolls_back(release: Any, l
     assert history[2]["modelDigest"] == wrong
     assert history[2]["reason"]
     assert history[1]["outcome"] == "Serving"
-    status = demo.serving(release, "unloadable", good["digest"], timeout=120)
-    assert demo.condition(status, "RolledBack")["status"] == "True"
+    status = demo.rolled_back(release, "unloadable", good["digest"], timeout=120)
+    assert demo.condition(status, "RolledBack")["reason"] == "RolloutFailed"
     reply = demo.predict_rows(release, demo.NORMAL_ROWS, name="unloadable")
     assert [str(x) for x in demo.labels_of(reply)] == [str(c) for c in demo.EXPECTED_CLASSES]
     release.kubectl("delete", "modeldeployment", "unloadable", "-n", release.namespace, "--wait=false")

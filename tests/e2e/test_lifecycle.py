@@ -12,7 +12,12 @@ import subprocess
 import sys
 from typing import Any
 
+import pytest
+
 from tests.e2e.conftest import demo, events
+
+#: The lifecycle walks two trainings, two rollouts and a drift window; a cold run also builds images.
+pytestmark = pytest.mark.timeout(1800)
 
 
 def _by_revision(status: dict[str, Any]) -> dict[int, dict[str, Any]]:
