@@ -289,7 +289,7 @@ def test_notes_name_the_next_steps() -> None:
 
 #: Set by the chart for settings operator/config.py does not read yet (see docs/install.md).
 PENDING_ENV = {"YARDARM_SERVING_SERVICE_ACCOUNT", "YARDARM_S3_ENDPOINT", "YARDARM_S3_REGION", "YARDARM_S3_INSECURE",
-               "YARDARM_S3_SECRET"}  # fmt: skip
+               "YARDARM_S3_SECRET", "YARDARM_POD_NAME"}  # fmt: skip
 
 
 @pytest.mark.parametrize("values", [None, NON_DEFAULT], ids=["default", "non-default"])

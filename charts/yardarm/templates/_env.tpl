@@ -37,6 +37,11 @@ namespace's default account.
 {{- with .Values.operator.peering }}
 - name: YARDARM_PEERING
   value: {{ . | quote }}
+{{- /* Kopf peering ranks replicas by priority: the operator derives a distinct one from its pod name. */}}
+- name: YARDARM_POD_NAME
+  valueFrom:
+    fieldRef:
+      fieldPath: metadata.name
 {{- end }}
 {{- if eq .Values.artifacts.type "pvc" }}
 - name: YARDARM_ARTIFACTS_CLAIM
