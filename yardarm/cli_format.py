@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -152,6 +153,11 @@ def monitor_node(name: str, obj: Obj | None) -> Node:
     return Node("Monitor", name, phase_of(obj), detail)
 
 
+def natural(name: str | None) -> tuple[Any, ...]:
+    """Sort key that puts ``run-2`` before ``run-10``."""
+    return tuple(int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name or ""))
+
+
 def _training_run_of(mdep: Obj) -> str | None:
     ref = ((mdep.get("spec") or {}).get("model") or {}).get("trainingRunRef") or {}
     if ref.get("name"):
@@ -193,28 +199,30 @@ def lineage(
 
     def tails(mdep_name: str) -> list[tuple[Node, Node | None]]:
         node = model_deployment_node(mdep_name, md_by.get(mdep_name))
-        mons = mons_of.get(mdep_name) or []
+        mons = sorted(mons_of.get(mdep_name) or [], key=lambda m: natural(_name(m)))
         return [(node, monitor_node(_name(m), m)) for m in mons] or [(node, None)]
 
     def from_training_run(tr_name: str) -> list[tuple[Node, Node | None, Node | None]]:
         node = training_run_node(tr_name, tr_by.get(tr_name))
-        out = [(node, md, mon) for md_name in mdeps_of.get(tr_name, []) for md, mon in tails(md_name)]
+        out = [
+            (node, md, mon) for md_name in sorted(mdeps_of.get(tr_name, []), key=natural) for md, mon in tails(md_name)
+        ]
         return out or [(node, None, None)]
 
     rows: list[LineageRow] = []
-    dataset_names = sorted(set(ds_by) | {d for d in trs_of if d is not None})
+    dataset_names = sorted(set(ds_by) | {d for d in trs_of if d is not None}, key=natural)
     for ds_name in dataset_names:
         ds_node = dataset_node(ds_name, ds_by.get(ds_name))
-        chains = [chain for tr in sorted(trs_of.get(ds_name, [])) for chain in from_training_run(tr)]
+        chains = [chain for tr in sorted(trs_of.get(ds_name, []), key=natural) for chain in from_training_run(tr)]
         rows.extend(LineageRow(ds_node, *chain) for chain in chains) if chains else rows.append(LineageRow(ds_node))
-    for tr in sorted(trs_of.get(None, [])):
+    for tr in sorted(trs_of.get(None, []), key=natural):
         rows.extend(LineageRow(None, *chain) for chain in from_training_run(tr))
     # TrainingRuns referenced by deployments but absent from the namespace.
-    for tr_name in sorted(n for n in mdeps_of if n is not None and n not in tr_by):
+    for tr_name in sorted((n for n in mdeps_of if n is not None and n not in tr_by), key=natural):
         rows.extend(LineageRow(None, *chain) for chain in from_training_run(tr_name))
-    for md_name in sorted(mdeps_of.get(None, [])):
+    for md_name in sorted(mdeps_of.get(None, []), key=natural):
         rows.extend(LineageRow(None, None, md, mon) for md, mon in tails(md_name))
-    for target in sorted(t for t in mons_of if t not in md_by):
+    for target in sorted((t for t in mons_of if t not in md_by), key=natural):
         missing = model_deployment_node(target, None) if target else None
         rows.extend(LineageRow(None, None, missing, monitor_node(_name(m), m)) for m in mons_of[target])
     return rows

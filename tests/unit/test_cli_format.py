@@ -94,11 +94,16 @@ def test_lineage_branches_into_one_row_per_path() -> None:
         [mon("m1", "prod"), mon("m2", "prod")],
     )
     assert names(rows) == [
+        ("iris", "a", "canary", None),
         ("iris", "a", "prod", "m1"),
         ("iris", "a", "prod", "m2"),
-        ("iris", "a", "canary", None),
         ("iris", "b", None, None),
     ]
+
+
+def test_lineage_sorts_names_naturally() -> None:
+    rows = fmt.lineage([ds("d")], [tr("run-10", "d"), tr("run-2", "d"), tr("run-1", "d")], [], [])
+    assert [r.training_run.name for r in rows if r.training_run] == ["run-1", "run-2", "run-10"]
 
 
 def test_lineage_shows_broken_links_as_missing() -> None:
