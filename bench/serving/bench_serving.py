@@ -107,9 +107,13 @@ def rss_kib(pid: int) -> int:
     return own + children
 
 
-def wrk(port: int, body: Path, connections: int, seconds: int) -> dict[str, float]:
+def wrk(port: int, body: Path | None, connections: int, seconds: int) -> dict[str, float]:
+    """One bounded wrk run: POST ``body`` to the infer URL, or GET liveness when ``body`` is None."""
     cmd = ["taskset", "-c", LOAD_CPU, "wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency"]
-    cmd += ["-s", str(HERE / "post.lua"), f"http://127.0.0.1:{port}/v2/models/bench/infer"]
+    if body is None:
+        cmd += [f"http://127.0.0.1:{port}/v2/health/live"]
+    else:
+        cmd += ["-s", str(HERE / "post.lua"), f"http://127.0.0.1:{port}/v2/models/bench/infer"]
     out = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "BODY": str(body)}, check=True)
     text = out.stdout
     result = {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))}  # type: ignore[union-attr]
@@ -133,6 +137,9 @@ def run_one(name: str, spec: tuple, seconds: int) -> dict[str, object]:
         single = wrk(port, MODEL_DIR / "v2_1.json", 16, seconds)
         batch = wrk(port, MODEL_DIR / "v2_256.json", 4, seconds)
         rss = rss_kib(proc.pid)
+        # The machine's noise floor: the trivial liveness endpoint under the same load. Its p99
+        # shows how much of the tail is CPU taken by other processes rather than the server.
+        floor = wrk(port, None, 16, max(3, seconds // 2)) if name == "yardarm" else None
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
@@ -141,7 +148,11 @@ def run_one(name: str, spec: tuple, seconds: int) -> dict[str, object]:
             proc.kill()
             proc.wait()
         log.close()
-    return {"single": single, "batch": batch, "batch_rows_per_s": batch["rps"] * 256, "rss_mib": rss / 1024}
+    result: dict[str, object] = {"single": single, "batch": batch, "batch_rows_per_s": batch["rps"] * 256}
+    result["rss_mib"] = rss / 1024
+    if floor is not None:
+        result["floor"] = floor
+    return result
 
 
 def _median(runs: list[dict[str, object]]) -> dict[str, object]:
@@ -158,6 +169,8 @@ def _median(runs: list[dict[str, object]]) -> dict[str, object]:
         out[key] = {m: med([float(r[key][m]) for r in runs]) for m in metrics}  # type: ignore[index]
     for key in ("batch_rows_per_s", "rss_mib"):
         out[key] = med([float(r[key]) for r in runs])  # type: ignore[arg-type]
+    if all("floor" in r for r in runs):
+        out["floor"] = {m: med([float(r["floor"][m]) for r in runs]) for m in runs[0]["floor"]}  # type: ignore[index,union-attr]
     return out
 
 
@@ -206,6 +219,12 @@ def main() -> None:
         print(
             f"| {name} | {s['rps']:.0f} | {s['p50_ms']:.2f} | {s['p90_ms']:.2f} | {s['p99_ms']:.2f} "
             f"| {r['batch_rows_per_s']:.0f} | {r['rss_mib']:.0f} |"
+        )
+    floor = results.get("yardarm", {}).get("floor")
+    if floor:
+        print(
+            f"\nNoise floor (GET /v2/health/live on yardarm, c=16): {floor['rps']:.0f} req/s, "
+            f"p50 {floor['p50_ms']:.2f} ms, p99 {floor['p99_ms']:.2f} ms"
         )
     if "yardarm" in results and "kserve" in results:
         y, k = results["yardarm"]["single"], results["kserve"]["single"]
