@@ -109,9 +109,11 @@ def tool(name: str) -> str:
 class Cluster:
     """kubectl and API-server access to the node cluster, bound to one namespace."""
 
-    def __init__(self, kubeconfig: Path, namespace: str = NAMESPACE) -> None:
+    def __init__(self, kubeconfig: Path, namespace: str = NAMESPACE, release: str = RELEASE) -> None:
         self.kubeconfig = kubeconfig
         self.namespace = namespace
+        #: Helm release name; distinct per namespace, since the chart's ClusterRole is named after it.
+        self.release = release
         self.kubectl_bin = tool("kubectl")
         self.server = json.loads(kubeconfig.read_text())["clusters"][0]["cluster"]["server"]
 
@@ -238,7 +240,16 @@ def reset_namespace(cluster: Cluster, timeout: float = 180) -> None:
     if not cluster.kubectl("get", "namespace", ns, "--ignore-not-found", "-o", "name").strip():
         return
     say(f"   removing namespace {ns} left by an earlier run")
-    sh(tool("helm"), "uninstall", RELEASE, "-n", ns, f"--kubeconfig={cluster.kubeconfig}", "--wait", check=False)
+    sh(
+        tool("helm"),
+        "uninstall",
+        cluster.release,
+        "-n",
+        ns,
+        f"--kubeconfig={cluster.kubeconfig}",
+        "--wait",
+        check=False,
+    )
     cluster.kubectl("delete", "namespace", ns, "--wait=false", "--ignore-not-found")
     cluster.wait(
         f"namespace {ns} to be deleted",
@@ -322,7 +333,7 @@ def install_chart(cluster: Cluster, extra_values: dict[str, str] | None = None) 
         tool("helm"),
         "upgrade",
         "--install",
-        RELEASE,
+        cluster.release,
         REPO / "charts" / "yardarm",
         f"--kubeconfig={cluster.kubeconfig}",
         "--namespace",
@@ -558,7 +569,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\nDEMO FAILED: {error}", file=sys.stderr, flush=True)
         if cluster is not None:
             logs = cluster.kubectl(
-                "logs", "-n", cluster.namespace, f"deploy/{RELEASE}-operator", "--tail=40", check=False
+                "logs", "-n", cluster.namespace, f"deploy/{cluster.release}-operator", "--tail=40", check=False
             )
             print(f"--- operator log (last 40 lines)\n{logs}", file=sys.stderr)
         return 1

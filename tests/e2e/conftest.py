@@ -52,7 +52,7 @@ def release(node_cluster: LocalCluster) -> Iterator[Any]:
     if os.geteuid() != 0:
         pytest.skip("e2e tests need root (local Kubernetes node, image builds)")
     demo.build_images()
-    cluster = demo.Cluster(node_cluster.kubeconfig, NAMESPACE)
+    cluster = demo.Cluster(node_cluster.kubeconfig, NAMESPACE, release=NAMESPACE)
     # A short resync keeps the waits short after the chaos tests interrupt watches.
     demo.install_chart(cluster, {"operator.resyncSeconds": "10"})
     yield cluster
