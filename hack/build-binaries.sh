@@ -8,19 +8,23 @@
 # to the published v0.<minor>.<patch> release of the same tag, and build the
 # commands from there.  Optionally (`etcd`) etcd is built from the same wrapper at
 # the version Kubernetes itself pins (go.etcd.io/etcd/server/v3); helm from its own
-# module.  `all` = Kubernetes + helm (the cluster runs Debian's etcd by default).
+# module; CoreDNS from its own module.  `all` = Kubernetes + helm + CoreDNS (the
+# cluster runs Debian's etcd by default).
 #
 # Output: /var/cache/yardarm/bin/<k8s-version>/{kube-apiserver,...,kubectl,helm[,etcd]}
 # A stamp file per binary makes repeat runs instant.
 #
 # Environment:
 #   K8S_VERSION   (default v1.34.4)   HELM_VERSION (default v3.19.5)
+#   COREDNS_VERSION (default v1.12.1)
 #   YARDARM_CACHE (default /var/cache/yardarm)
 #   GO_PARALLEL   (default 2)  -- the machine has 2 cores, do not raise.
 set -euo pipefail
 
 K8S_VERSION="${K8S_VERSION:-v1.34.4}"
 HELM_VERSION="${HELM_VERSION:-v3.19.5}"
+# CoreDNS: the version kubeadm 1.34 deploys.
+COREDNS_VERSION="${COREDNS_VERSION:-v1.12.1}"
 CACHE="${YARDARM_CACHE:-/var/cache/yardarm}"
 GO_PARALLEL="${GO_PARALLEL:-2}"
 BIN="$CACHE/bin/$K8S_VERSION"
@@ -111,7 +115,7 @@ build_k8s() {
     ldflags+=" -X $ldv.gitVersion=$K8S_VERSION -X $ldv.gitMajor=$major -X $ldv.gitMinor=$minor"
     ldflags+=" -X $ldv.gitCommit=$commit -X $ldv.gitTreeState=clean -X $ldv.buildDate=$date"
   done
-  log "building ${K8S_CMDS[*]} etcd with -p $GO_PARALLEL (CGO_ENABLED=0; 15-40 min on 2 cores, cold)"
+  log "building ${K8S_CMDS[*]} with -p $GO_PARALLEL (CGO_ENABLED=0; 15-40 min on 2 cores, cold)"
   (
     cd "$WORK"
     export CGO_ENABLED=0 GOFLAGS="-trimpath -buildvcs=false"
@@ -155,13 +159,31 @@ build_helm() {
   mv "$BIN/helm.tmp" "$BIN/helm"; date -u > "$BIN/.helm.stamp"
 }
 
+# CoreDNS (cluster DNS of the node mode); its go.mod has no replace lines, so
+# `go install module@version` builds it as released.
+build_coredns() {
+  if all_present coredns; then log "coredns $COREDNS_VERSION: cached"; return 0; fi
+  need_go
+  mkdir -p "$BIN"
+  local gobin="$CACHE/build/coredns-$COREDNS_VERSION"
+  mkdir -p "$gobin"
+  log "coredns $COREDNS_VERSION: go install (downloads its modules on a cold cache)"
+  (
+    export CGO_ENABLED=0 GOFLAGS="-trimpath -buildvcs=false" GOBIN="$gobin"
+    cd "$gobin"
+    with_heartbeat coredns go install -p "$GO_PARALLEL" -ldflags "-s -w" "github.com/coredns/coredns@$COREDNS_VERSION"
+  )
+  mv "$gobin/coredns" "$BIN/coredns"; date -u > "$BIN/.coredns.stamp"
+}
+
 main() {
   case "${1:-all}" in
     k8s) build_k8s ;;
     etcd) build_etcd ;;
     helm) build_helm ;;
-    all) build_k8s; build_helm ;;
-    *) echo "usage: $0 [all|k8s|etcd|helm]" >&2; exit 2 ;;
+    coredns) build_coredns ;;
+    all) build_k8s; build_helm; build_coredns ;;
+    *) echo "usage: $0 [all|k8s|etcd|helm|coredns]" >&2; exit 2 ;;
   esac
   log "binaries in $BIN: $(cd "$BIN" && ls | tr '\n' ' ')"
 }
