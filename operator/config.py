@@ -36,7 +36,7 @@ class Config:
     #: Seconds between full re-reconciles of every object (level-based safety net).
     resync_seconds: float = 60.0
     #: Reconciles running at the same time (they mostly wait on the API server).
-    workers: int = 8
+    workers: int = 16
     namespaces: tuple[str, ...] = ()
     all_namespaces: bool = False
     #: Kopf peering object name for HA; standalone when unset.
@@ -80,7 +80,7 @@ def from_env(env: Mapping[str, str] | None = None) -> Config:
         default_output_uri=env.get("YARDARM_DEFAULT_OUTPUT_URI") or None,
         job_service_account=env.get("YARDARM_JOB_SERVICE_ACCOUNT") or None,
         resync_seconds=_float(env, "YARDARM_RESYNC_SECONDS", 60.0),
-        workers=_int(env, "YARDARM_WORKERS", 8),
+        workers=_int(env, "YARDARM_WORKERS", 16),
         namespaces=namespaces,
         all_namespaces=(env.get("YARDARM_ALL_NAMESPACES") or "").lower() in ("1", "true", "yes"),
         peering=env.get("YARDARM_PEERING") or None,

@@ -144,7 +144,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--priority", type=int, default=0, help="peering priority (highest one runs)")
     parser.add_argument("--metrics-port", type=int, help="Prometheus metrics port (0 disables; default 9090)")
     parser.add_argument("--health-port", type=int, help="liveness endpoint port (0 disables; default 8081)")
-    parser.add_argument("--workers", type=int, help="reconciles at the same time (default 8)")
+    parser.add_argument("--workers", type=int, help="reconciles at the same time (default 16)")
     parser.add_argument("--resync-seconds", type=float, help="seconds between full re-reconciles (default 60)")
     parser.add_argument("--training-image", help="image of profiling and training Jobs")
     parser.add_argument("--serving-image", help="image of serving pods")
@@ -186,7 +186,7 @@ def run(config: config_mod.Config, *, kubeconfig: str | None = None, verbose: bo
         logging.getLogger("kopf.objects").setLevel(logging.WARNING)
     if kubeconfig:
         os.environ["KUBECONFIG"] = kubeconfig  # for Kopf's login handler too
-    kube.configure(kubeconfig or os.environ.get("KUBECONFIG"))
+    kube.configure(kubeconfig or os.environ.get("KUBECONFIG"), pool_size=max(16, 2 * config.workers))
     if config.metrics_port:
         from yardarm.operator.metrics import REGISTRY
 

@@ -361,5 +361,9 @@ async def _apply_children(md: Body, desired_deploy: Body) -> None:
         ("HorizontalPodAutoscaler", serving_children.hpa(md)),
         ("PodDisruptionBudget", serving_children.pdb(md)),
     ):
-        writes.append(_apply(desired) if desired is not None else _absent(kind, namespace, child))
+        if desired is not None:
+            writes.append(_apply(desired))
+        elif (generation_of(md) or 1) > 1:
+            # At generation 1 the spec never asked for one, so there is nothing to delete.
+            writes.append(_absent(kind, namespace, child))
     await asyncio.gather(*writes)

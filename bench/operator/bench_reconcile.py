@@ -67,6 +67,7 @@ def free_port() -> int:
 class OperatorProcess:
     def __init__(self, config: str, namespace: str, workers: int, log: Path) -> None:
         self.health = free_port()
+        self.metrics = free_port()
         self.cmd = [
             sys.executable,
             "-m",
@@ -76,7 +77,7 @@ class OperatorProcess:
             "--workers",
             str(workers),
             "--metrics-port",
-            "0",
+            str(self.metrics),
             "--health-port",
             str(self.health),
             "--resync-seconds",
@@ -106,6 +107,20 @@ class OperatorProcess:
             key, _, value = line.partition(":")
             fields[key] = value.strip()
         return int(fields["VmRSS"].split()[0]), int(fields["VmHWM"].split()[0])
+
+    def reconciles(self) -> int:
+        """``yardarm_reconciles_total`` summed over kinds and results."""
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics}/metrics", timeout=5) as res:
+            text = res.read().decode()
+        return int(
+            sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith("yardarm_reconciles_total{"))
+        )
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU time of the operator process so far."""
+        assert self.proc is not None
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
@@ -182,7 +197,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=1000, help="ModelDeployments in the cold start")
     parser.add_argument("--latency-samples", type=int, default=100)
-    parser.add_argument("--workers", type=int, default=8)
+    parser.add_argument("--workers", type=int, default=16)
     parser.add_argument("--log", type=Path, default=Path("/tmp/yardarm-bench-operator.log"))
     args = parser.parse_args()
 
@@ -225,6 +240,7 @@ def main() -> int:
                 deployments = len(kube.list_objects("Deployment", namespace))
                 if deployments >= total:
                     reconciled_at = time.perf_counter() - started
+                    results["operator_cpu_to_reconciled_s"] = round(op.cpu_seconds(), 1)
             if ready >= total:
                 ready_at = time.perf_counter() - started
             elif time.perf_counter() - started > 900:
@@ -233,6 +249,9 @@ def main() -> int:
         results["cold_start_all_reconciled_s"] = round(reconciled_at or ready_at, 1)
         results["cold_start_all_ready_s"] = round(ready_at, 1)
         results["objects_ready"] = total
+        results["operator_cpu_total_s"] = round(op.cpu_seconds(), 1)
+        results["reconciles_total"] = op.reconciles()
+        results["load_average_1m"] = os.getloadavg()[0]
         rss, peak = op.rss_kib()
         results["rss_mib"] = round(rss / 1024, 1)
         results["peak_rss_mib"] = round(peak / 1024, 1)
