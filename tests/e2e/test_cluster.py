@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from tests.clusters import LocalCluster
+from tests.clusters import CLUSTER_PY, LocalCluster
 
 IMAGE = "yardarm/serving:dev"
 RESTRICTED = {"pod-security.kubernetes.io/enforce": "restricted"}
@@ -171,6 +172,30 @@ def test_deployment_behind_a_service_answers_http_from_another_pod(cluster: Loca
     wait_phase(cluster, "client", ns)
     assert "bookworm" in cluster.kubectl("logs", "client", "-n", ns).stdout
     assert ip.startswith("10.96.")
+
+
+def test_cluster_dns_resolves_services(cluster: LocalCluster, ns: str) -> None:
+    status = json.loads(
+        subprocess.run(
+            [sys.executable, str(CLUSTER_PY), "status", "--mode", "node", "--json"], text=True, capture_output=True
+        ).stdout
+    )
+    if "coredns" not in status["components"]:
+        pytest.skip("no CoreDNS built (bash hack/build-binaries.sh coredns): the cluster has no DNS")
+    cluster.apply(
+        {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"name": "named", "namespace": ns},
+            "spec": {"selector": {"app": "none"}, "ports": [{"port": 80}]},
+        }
+    )
+    ip = cluster.get_json("service", "named", "-n", ns)["spec"]["clusterIP"]
+    names = ["named", f"named.{ns}.svc.cluster.local", "kubernetes.default.svc"]
+    script = f"import socket; print(*[socket.gethostbyname(n) for n in {names!r}])"
+    cluster.apply(pod("dns", ns, ["python3", "-c", script]))
+    wait_phase(cluster, "dns", ns)
+    assert cluster.kubectl("logs", "dns", "-n", ns).stdout.split() == [ip, ip, "10.96.0.1"]
 
 
 def test_pod_reaches_the_api_server_through_the_kubernetes_service(cluster: LocalCluster, ns: str) -> None:
