@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Install everything the local Kubernetes (hack/cluster.py) needs, idempotently.
 #
-#   bash hack/install-deps.sh            # Debian packages + Kubernetes/etcd/helm builds
+#   bash hack/install-deps.sh            # Debian packages + Kubernetes/helm/CoreDNS builds
 #   bash hack/install-deps.sh --no-build # Debian packages only
 #
 # * Debian packages: apt-get update runs only when a package is missing.
 # * Binaries: hack/build-binaries.sh (cached under /var/cache/yardarm/bin/<version>/,
-#   a repeat run is instant; a cold build takes tens of minutes on 2 cores).
+#   a repeat run is instant; a cold build takes ~25 min on 2 cores).
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
