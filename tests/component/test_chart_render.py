@@ -314,3 +314,15 @@ def test_peering_makes_kopfs_kinds_and_one_peering_object_per_namespace(tools: N
     (cluster_peering,) = by_kind(chart.render({"operator": {"peering": "p"}}), "ClusterKopfPeering")
     assert cluster_peering["metadata"]["name"] == "p"
     assert by_kind(chart.render(), "CustomResourceDefinition") == []
+
+
+def test_chart_defaults_are_the_operators_defaults(tools: None) -> None:
+    from yardarm.operator.config import Config, from_env
+
+    env = {k: v for k, v in env_of(by_kind(chart.render(), "Deployment")[0]).items() if isinstance(v, str)}
+    configured, default = from_env(env), Config()
+    for field in ("workers", "resync_seconds", "metrics_port", "health_port", "training_image", "serving_image",
+                  "image_pull_policy", "log_format"):  # fmt: skip
+        assert getattr(configured, field) == getattr(default, field), field
+    assert configured.all_namespaces is True
+    assert configured.artifacts_claim == "yardarm-artifacts"
