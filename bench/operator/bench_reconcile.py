@@ -112,9 +112,8 @@ class OperatorProcess:
         """``yardarm_reconciles_total`` summed over kinds and results."""
         with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics}/metrics", timeout=5) as res:
             text = res.read().decode()
-        return int(
-            sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith("yardarm_reconciles_total{"))
-        )
+        counts = [line.rsplit(" ", 1)[1] for line in text.splitlines() if line.startswith("yardarm_reconciles_total{")]
+        return int(sum(float(count) for count in counts))
 
     def cpu_seconds(self) -> float:
         """User + system CPU time of the operator process so far."""
