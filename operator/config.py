@@ -33,6 +33,16 @@ class Config:
     default_output_uri: str | None = None
     #: ServiceAccount of Job pods (e.g. one with S3 credentials); the namespace default when unset.
     job_service_account: str | None = None
+    #: The artifact store when it is S3: endpoint, region, plain HTTP, and a Secret holding
+    #: AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, all handed to Job pods as environment.
+    s3_endpoint: str | None = None
+    s3_region: str | None = None
+    s3_insecure: bool = False
+    s3_secret: str | None = None
+    #: ServiceAccount of serving pods; the namespace default when unset.
+    serving_service_account: str | None = None
+    #: This replica's name (the pod name), the Kopf peering identity when peering.
+    pod_name: str | None = None
     #: Seconds between full re-reconciles of every object (level-based safety net).
     resync_seconds: float = 60.0
     #: Reconciles running at the same time (they mostly wait on the API server).
@@ -79,6 +89,12 @@ def from_env(env: Mapping[str, str] | None = None) -> Config:
         artifacts_claim=env.get("YARDARM_ARTIFACTS_CLAIM") or None,
         default_output_uri=env.get("YARDARM_DEFAULT_OUTPUT_URI") or None,
         job_service_account=env.get("YARDARM_JOB_SERVICE_ACCOUNT") or None,
+        s3_endpoint=env.get("YARDARM_S3_ENDPOINT") or None,
+        s3_region=env.get("YARDARM_S3_REGION") or None,
+        s3_insecure=(env.get("YARDARM_S3_INSECURE") or "").lower() in ("1", "true", "yes"),
+        s3_secret=env.get("YARDARM_S3_SECRET") or None,
+        serving_service_account=env.get("YARDARM_SERVING_SERVICE_ACCOUNT") or None,
+        pod_name=env.get("YARDARM_POD_NAME") or None,
         resync_seconds=_float(env, "YARDARM_RESYNC_SECONDS", 60.0),
         workers=_int(env, "YARDARM_WORKERS", 16),
         namespaces=namespaces,

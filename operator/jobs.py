@@ -63,6 +63,27 @@ def _slim(obj: Mapping[str, Any]) -> Body:
     }
 
 
+def store_env(config: Config, dataset: Mapping[str, Any] | None = None) -> list[Body]:
+    """S3 settings and credentials for a Job's container.
+
+    Credentials come from a Secret by reference, never by value: the Dataset's own
+    ``source.s3.credentialsSecretRef`` when it has one, else the operator's store Secret.
+    """
+    env: list[Body] = []
+    if config.s3_endpoint:
+        env.append({"name": "YARDARM_S3_ENDPOINT", "value": config.s3_endpoint})
+    if config.s3_region:
+        env.append({"name": "AWS_REGION", "value": config.s3_region})
+    if config.s3_insecure:
+        env.append({"name": "YARDARM_S3_INSECURE", "value": "true"})
+    source_s3 = (((dataset or {}).get("spec") or {}).get("source") or {}).get("s3") or {}
+    secret = (source_s3.get("credentialsSecretRef") or {}).get("name") or config.s3_secret
+    if secret:
+        for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+            env.append({"name": key, "valueFrom": {"secretKeyRef": {"name": secret, "key": key, "optional": True}}})
+    return env
+
+
 def _job(
     *,
     owner: Mapping[str, Any],
@@ -144,7 +165,10 @@ def profile_job(dataset: Mapping[str, Any], *, output_uri: str, claim: str | Non
         name=name,
         labels=names.profile_labels(dataset["metadata"]["name"]),
         args=["profile", "--spec-env", ENV_DATASET, "--output", output_uri],
-        env=[{"name": ENV_DATASET, "value": json.dumps(_slim(dataset), sort_keys=True)}],
+        env=[
+            {"name": ENV_DATASET, "value": json.dumps(_slim(dataset), sort_keys=True)},
+            *store_env(config, dataset),
+        ],
         container_resources=resources(None, PROFILE_RESOURCES),
         claim=claim,
         backoff_limit=1,
@@ -177,6 +201,7 @@ def training_job(
         env=[
             {"name": ENV_TRAININGRUN, "value": json.dumps(_slim(training_run), sort_keys=True)},
             {"name": ENV_DATASET, "value": json.dumps(_slim(dataset), sort_keys=True)},
+            *store_env(config, dataset),
         ],
         container_resources=resources(job.get("resources"), TRAIN_RESOURCES),
         claim=claim,

@@ -201,6 +201,7 @@ def run(config: config_mod.Config, *, kubeconfig: str | None = None, verbose: bo
                 standalone=config.peering is None,
                 peering_name=config.peering,
                 priority=int(config.extra.get("priority", 0)),
+                identity=config.pod_name if config.peering else None,
                 liveness_endpoint=liveness,
             )
         )

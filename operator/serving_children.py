@@ -134,6 +134,8 @@ def deployment(md: Mapping[str, Any], revision: Revision, config: Config) -> Bod
             },
         },
     }
+    if config.serving_service_account:
+        deploy_spec["template"]["spec"]["serviceAccountName"] = config.serving_service_account
     replicas = replicas_of(spec)
     if replicas is not None:
         deploy_spec["replicas"] = replicas

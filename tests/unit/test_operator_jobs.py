@@ -161,3 +161,17 @@ def test_a_garbled_termination_message_is_ignored() -> None:
         job(done("Failed", "BackoffLimitExceeded")), [pod({"terminated": {"exitCode": 1, "message": "{"}})]
     )
     assert outcome.reason == "BackoffLimitExceeded"
+
+
+def test_s3_settings_and_credentials_reach_the_job_by_reference() -> None:
+    config = Config(s3_endpoint="http://minio:9000", s3_region="eu-1", s3_insecure=True, s3_secret="store-creds")
+    built = profile_job(DS, output_uri="s3://models/y", claim=None, config=config)
+    env = {e["name"]: e for e in built["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["YARDARM_S3_ENDPOINT"]["value"] == "http://minio:9000" and env["AWS_REGION"]["value"] == "eu-1"
+    assert env["AWS_ACCESS_KEY_ID"]["valueFrom"]["secretKeyRef"]["name"] == "store-creds"
+    source = {"uri": "s3://d/x.csv", "s3": {"credentialsSecretRef": {"name": "d"}}}
+    own = {**DS, "spec": {**DS["spec"], "source": source}}
+    built = profile_job(own, output_uri="s3://models/y", claim=None, config=config)
+    env = {e["name"]: e for e in built["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["AWS_SECRET_ACCESS_KEY"]["valueFrom"]["secretKeyRef"]["name"] == "d"
+    assert "volumes" in built["spec"]["template"]["spec"]  # /tmp only, no claim
