@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -112,20 +113,27 @@ def restart_apiserver(down_seconds: float = 5.0) -> float:
     """Stop kube-apiserver of the node cluster (SIGTERM via its pidfile), wait, start it again.
 
     ``hack/cluster.py`` has no per-component restart command; its ``Cluster`` class has the pieces
-    (``stop``, ``start``, ``wait_ready``) and the component's exact command line, so this reuses them.
-    Returns the wall-clock time at which the API server answered again.
+    (``stop``, ``start``, ``wait_ready``) and the component's exact command line, so a helper
+    process uses them (the new API server is then not a child of pytest). Returns the wall-clock
+    time at which the API server answered again.
     """
-    cluster_py = load_hack_module("cluster")
-    node = cluster_py.Cluster("node")
-    component = next(c for c in node.components() if c.name == "kube-apiserver")
-    node.stop("kube-apiserver")
-    time.sleep(down_seconds)
-    node.start(component)
-    node.wait_ready(component, timeout=120)
+    script = (
+        "import importlib.util, sys, time\n"
+        f"spec = importlib.util.spec_from_file_location('cluster', {str(REPO / 'hack' / 'cluster.py')!r})\n"
+        "cluster = importlib.util.module_from_spec(spec); sys.modules['cluster'] = cluster\n"
+        "spec.loader.exec_module(cluster)\n"
+        "node = cluster.Cluster('node')\n"
+        "api = next(c for c in node.components() if c.name == 'kube-apiserver')\n"
+        "node.stop('kube-apiserver')\n"
+        f"time.sleep({down_seconds})\n"
+        "node.start(api)\n"
+        "node.wait_ready(api, timeout=120)\n"
+    )
+    subprocess.run([sys.executable, "-c", script], check=True, timeout=240)
     return time.time()
 
 
-def send_rows(cluster: Any, name: str, rows: list[list[float]], seconds: float, batch: int = 50) -> int:
+def send_rows(cluster: Any, name: str, rows: list[list[float]], seconds: float, batch: int = 25) -> int:
     """Send ``rows`` to a ModelDeployment in batches for about ``seconds``; returns the rows answered."""
     service = demo.service_of(cluster, name)
     deadline = time.monotonic() + seconds

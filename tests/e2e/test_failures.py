@@ -14,6 +14,7 @@ import copy
 import json
 import time
 from collections.abc import Iterator
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -337,7 +338,7 @@ STEADY_MONITOR: dict[str, Any] = {
         "targetRef": {"name": "steady"},
         "interval": "5s",
         "window": "20s",
-        "minSamples": 50,
+        "minSamples": 20,
         "failureThreshold": 2,
         "action": "rollback",
         "checks": [
@@ -402,7 +403,7 @@ def test_apiserver_restart_while_serving_operator_keeps_monitoring(
         stamp = monitor.get("lastEvaluationTime")
         if not stamp:
             return None
-        when = time.mktime(time.strptime(stamp.replace("Z", "").split(".")[0], "%Y-%m-%dT%H:%M:%S")) - time.timezone
+        when = datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
         return monitor if when > back + 1 and monitor.get("phase") == "Healthy" else None
 
     monitor = release.wait("a Healthy evaluation after the restart", evaluated_after_restart, timeout=180, every=1)
