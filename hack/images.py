@@ -38,6 +38,7 @@ import sys
 import tarfile
 import tempfile
 import time
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -279,8 +280,7 @@ def build_python_image(name: str, wheel: Path) -> Path:
     spec = IMAGES[name]
     base = build_base()
     work = BUILD_DIR / f"rootfs-{name}"
-    if work.exists():
-        subprocess.run(["rm", "-rf", str(work)], check=True)
+    remove_tree(work)
     log(f"{name}: copying base rootfs")
     sh(["cp", "-a", str(base), str(work)])
     (work / ".complete").unlink(missing_ok=True)
@@ -318,8 +318,44 @@ def build_python_image(name: str, wheel: Path) -> Path:
             "Labels": {"org.opencontainers.image.source": "yardarm", "yardarm.image": name},
         },
     )
-    subprocess.run(["rm", "-rf", str(work)], check=True)
+    remove_tree(work)
     return out
+
+
+def remove_tree(path: Path) -> None:
+    """Delete a build root: unmount what a crashed chroot left, never cross into a mount."""
+    if not path.exists():
+        return
+    prefix = str(path) + "/"
+    mounts = [ln.split()[1] for ln in Path("/proc/self/mounts").read_text().splitlines()]
+    for target in sorted((m for m in mounts if m.startswith(prefix)), key=len, reverse=True):
+        subprocess.run(["umount", "-l", target], check=False)
+    subprocess.run(["rm", "-rf", "--one-file-system", str(path)], check=True)
+
+
+def source_key(extras: str) -> str:
+    """A digest of the repository's files (tracked + untracked, not ignored) and the build recipe.
+
+    Stable across clones (content only), so an unchanged tree reuses its image tar.
+    """
+    res = subprocess.run(["git", "-C", str(REPO), "ls-files", "-co", "--exclude-standard", "-z"], capture_output=True)
+    if res.returncode != 0:
+        return ""
+    h = hashlib.sha256(f"{extras}|{PIP_VERSION}|{SUITE}|{','.join(BASE_PACKAGES)}".encode())
+    h.update(Path(__file__).read_bytes())
+    # Only what goes into the wheel: pyproject.toml, the readme and the package directories
+    # it names (the whole tree when it names none).
+    roots: tuple[str, ...] = ()
+    with contextlib.suppress(OSError, tomllib.TOMLDecodeError):
+        project = tomllib.loads((REPO / "pyproject.toml").read_text())
+        dirs = project.get("tool", {}).get("setuptools", {}).get("package-dir", {})
+        roots = tuple(f"{d.rstrip('/')}/" for d in dirs.values() if d and d != ".")
+    for rel in sorted(res.stdout.decode().split("\0")):
+        f = REPO / rel
+        wanted = not roots or rel.startswith(roots) or "/" not in rel
+        if rel and wanted and f.is_file():
+            h.update(rel.encode() + b"\0" + f.read_bytes())
+    return h.hexdigest()
 
 
 def _add_nonroot_user(root: Path) -> None:
@@ -367,11 +403,28 @@ def main(argv: list[str] | None = None) -> int:
     if args.what == "base":
         build_base()
     names = [n for n in IMAGES if args.what in (n, "all")]
-    if names:
+    todo: list[str] = []
+    keys: dict[str, str] = {}
+    for name in names:
+        out, stamp = IMAGES_DIR / f"{name}.tar", IMAGES_DIR / f"{name}.key"
+        keys[name] = "" if args.wheel else source_key(IMAGES[name]["extras"])
+        if not args.force and keys[name] and out.exists() and stamp.exists() and stamp.read_text() == keys[name]:
+            log(f"{name}: cached {out} (same sources)")
+            built.append(out)
+        else:
+            todo.append(name)
+    if todo:
         wheel = project_wheel(args.wheel)
         log(f"wheel: {wheel}")
-        for name in names:
+        for name in todo:
+            t0 = time.monotonic()
             built.append(build_python_image(name, wheel))
+            stamp = IMAGES_DIR / f"{name}.key"
+            if keys[name]:
+                stamp.write_text(keys[name])
+            else:
+                stamp.unlink(missing_ok=True)
+            log(f"{name}: built in {time.monotonic() - t0:.0f}s")
     if built and not args.no_import:
         import_images(built)
     return 0
