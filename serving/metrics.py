@@ -26,7 +26,7 @@ from yardarm.bundle import OTHER, CategoricalBins, FeatureProfile, NumericBins
 
 from .model import Batch, Model, Prediction
 
-FLUSH_ROWS = 1024
+FLUSH_ROWS = 256
 #: Rows binned per vectorized step (bounds the rows x features x edges comparison array).
 CHUNK_ROWS = 4096
 LATENCY_BUCKETS = (
