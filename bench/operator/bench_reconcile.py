@@ -108,12 +108,16 @@ class OperatorProcess:
             fields[key] = value.strip()
         return int(fields["VmRSS"].split()[0]), int(fields["VmHWM"].split()[0])
 
-    def reconciles(self) -> int:
-        """``yardarm_reconciles_total`` summed over kinds and results."""
+    def reconciles(self) -> tuple[int, float]:
+        """Reconciles so far (all kinds and results) and their mean duration in seconds."""
         with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics}/metrics", timeout=5) as res:
             text = res.read().decode()
-        counts = [line.rsplit(" ", 1)[1] for line in text.splitlines() if line.startswith("yardarm_reconciles_total{")]
-        return int(sum(float(count) for count in counts))
+
+        def total(prefix: str) -> float:
+            return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(prefix))
+
+        count = total("yardarm_reconcile_duration_seconds_count{")
+        return int(count), total("yardarm_reconcile_duration_seconds_sum{") / max(count, 1)
 
     def cpu_seconds(self) -> float:
         """User + system CPU time of the operator process so far."""
@@ -231,12 +235,12 @@ def main() -> int:
         total = args.count + args.latency_samples
         reconciled_at = ready_at = None
         while ready_at is None:
-            items = kube.list_objects("ModelDeployment", namespace)
+            items = kube.list_objects("ModelDeployment", namespace, cached=True)
             statuses = [md.get("status") or {} for md in items]
             done = sum(1 for st in statuses if st.get("observedGeneration") == 1 and st.get("history"))
             ready = sum(1 for st in statuses if st.get("phase") == "Ready")
             if reconciled_at is None and done >= total:
-                deployments = len(kube.list_objects("Deployment", namespace))
+                deployments = len(kube.list_objects("Deployment", namespace, cached=True))
                 if deployments >= total:
                     reconciled_at = time.perf_counter() - started
                     results["operator_cpu_to_reconciled_s"] = round(op.cpu_seconds(), 1)
@@ -244,12 +248,14 @@ def main() -> int:
                 ready_at = time.perf_counter() - started
             elif time.perf_counter() - started > 900:
                 raise SystemExit(f"only {ready}/{total} Ready after 900 s")
-            time.sleep(0.5)
+            time.sleep(2.0)  # a list of 1,000 objects is not free for the API server either
         results["cold_start_all_reconciled_s"] = round(reconciled_at or ready_at, 1)
         results["cold_start_all_ready_s"] = round(ready_at, 1)
         results["objects_ready"] = total
         results["operator_cpu_total_s"] = round(op.cpu_seconds(), 1)
-        results["reconciles_total"] = op.reconciles()
+        count, mean = op.reconciles()
+        results["reconciles_total"] = count
+        results["reconcile_mean_ms"] = round(1000 * mean, 1)
         results["load_average_1m"] = os.getloadavg()[0]
         rss, peak = op.rss_kib()
         results["rss_mib"] = round(rss / 1024, 1)
