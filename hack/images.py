@@ -371,14 +371,33 @@ def _add_nonroot_user(root: Path) -> None:
     os.chown(home, NONROOT_UID, NONROOT_UID)
 
 
-def import_images(tars: list[Path]) -> None:
-    """Import docker-archive tars into containerd's k8s.io namespace, if containerd runs."""
+def import_images(tars: list[Path], fresh: tuple[Path, ...] = ()) -> None:
+    """Import docker-archive tars into containerd's k8s.io namespace, if containerd runs.
+
+    A tar not in ``fresh`` (built by this run) is skipped when containerd has its tags.
+    """
     ctr = ["ctr", "--address", CONTAINERD_SOCK, "-n", "k8s.io"]
     if not shutil.which("ctr") or subprocess.run([*ctr, "version"], capture_output=True).returncode != 0:
         log("containerd is not running: tars stay cached; `hack/cluster.py up --mode node` imports them")
         return
+    present = subprocess.run([*ctr, "images", "ls", "-q"], text=True, capture_output=True).stdout.split()
     for tar in tars:
-        sh([*ctr, "images", "import", "--no-unpack", str(tar)])
+        if tar in fresh or not all(t in present for t in _tags(tar)):
+            sh([*ctr, "images", "import", "--no-unpack", str(tar)])
+        else:
+            log(f"{tar.name}: already in containerd")
+
+
+def _tags(tar: Path) -> list[str]:
+    """Fully qualified tags named by a docker-archive's manifest.json."""
+    try:
+        with tarfile.open(tar) as arc:
+            member = arc.extractfile("manifest.json")
+            manifest = json.load(member) if member else []
+    except (OSError, KeyError, tarfile.TarError, json.JSONDecodeError):
+        return ["<unreadable>"]
+    tags = [t for entry in manifest for t in entry.get("RepoTags") or []]
+    return [t if "." in t.split("/")[0] else f"docker.io/{t}" for t in tags]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -393,9 +412,10 @@ def main(argv: list[str] | None = None) -> int:
         print("images.py needs root (debootstrap, chroot)", file=sys.stderr)
         return 2
     if args.command == "import":
-        import_images(sorted(IMAGES_DIR.glob("*.tar")))
+        import_images(sorted(IMAGES_DIR.glob("*.tar")), fresh=tuple(IMAGES_DIR.glob("*.tar")))
         return 0
     built: list[Path] = []
+    fresh: list[Path] = []
     if args.what in ("pause", "all"):
         if args.force:
             (IMAGES_DIR / "pause.tar").unlink(missing_ok=True)
@@ -418,7 +438,8 @@ def main(argv: list[str] | None = None) -> int:
         log(f"wheel: {wheel}")
         for name in todo:
             t0 = time.monotonic()
-            built.append(build_python_image(name, wheel))
+            fresh.append(build_python_image(name, wheel))
+            built.append(fresh[-1])
             stamp = IMAGES_DIR / f"{name}.key"
             if keys[name]:
                 stamp.write_text(keys[name])
@@ -426,7 +447,7 @@ def main(argv: list[str] | None = None) -> int:
                 stamp.unlink(missing_ok=True)
             log(f"{name}: built in {time.monotonic() - t0:.0f}s")
     if built and not args.no_import:
-        import_images(built)
+        import_images(built, fresh=tuple(fresh))
     return 0
 
 
