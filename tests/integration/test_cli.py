@@ -243,18 +243,19 @@ def test_predict_goes_through_the_api_servers_service_proxy(
     capsys: pytest.CaptureFixture[str], control_plane: LocalCluster, ns: str, tmp_path: Path
 ) -> None:
     # No kubelet runs here, so the Service has no endpoints: the proxy's own 503 proves the request
-    # reached /api/v1/namespaces/NS/services/iris-serving:http/proxy/... with working credentials.
+    # reached /api/v1/namespaces/NS/services/cli-probe:http/proxy/... with working credentials.
     control_plane.apply(
         {
             "apiVersion": "v1",
             "kind": "Service",
-            "metadata": {"name": "iris-serving", "namespace": ns},
+            # Not iris-serving: an operator under test elsewhere may own that name in this namespace.
+            "metadata": {"name": "cli-probe", "namespace": ns},
             "spec": {"selector": {"app": "none"}, "ports": [{"name": "http", "port": 8080}]},
         }
     )
     rows = tmp_path / "rows.csv"
     rows.write_text("sepal_length_cm,sepal_width_cm,petal_length_cm,petal_width_cm\n5.1,3.5,1.4,0.2\n")
-    code, _, err = run_cli(capsys, control_plane, "predict", "iris", str(rows), "-n", ns)
+    code, _, err = run_cli(capsys, control_plane, "predict", "iris", str(rows), "-n", ns, "--service", "cli-probe")
     assert code == 1
-    assert "iris-serving answered 503" in err
+    assert "cli-probe answered 503" in err
     assert "no endpoints available" in err
