@@ -234,7 +234,11 @@ def md_status(
 
 async def reconcile(ctx: Context, namespace: str, name: str) -> float | None:
     """Bring one ModelDeployment's serving children and status up to date."""
-    md = await kube.call(kube.get, KIND, namespace, name)
+    # The object and its Deployment are read together (one round trip instead of two).
+    md, deploy = await asyncio.gather(
+        kube.call(kube.get, KIND, namespace, name),
+        kube.call(kube.get, "Deployment", namespace, names.serving_name(name)),
+    )
     if md is None:
         return None
     spec = md.get("spec") or {}
@@ -245,8 +249,6 @@ async def reconcile(ctx: Context, namespace: str, name: str) -> float | None:
         ctx.depend((KIND, namespace, name), ("TrainingRun", namespace, ref))
         training_run = await kube.call(kube.get, "TrainingRun", namespace, ref)
     resolution = resolve_model(model, training_run)
-    deploy_name = names.serving_name(name)
-    deploy = await kube.call(kube.get, "Deployment", namespace, deploy_name)
     replica_sets = (
         await kube.call(kube.list_objects, "ReplicaSet", namespace, labels=names.serving_selector(name))
         if timed_out(deploy)
@@ -295,8 +297,9 @@ async def reconcile(ctx: Context, namespace: str, name: str) -> float | None:
         # Anything else is a pure function of spec + status, so the writes may race each other:
         # whichever lands, the next reconcile computes the same result.
         await asyncio.gather(*(c for c in (write, _apply_children(md, desired_deploy)) if c is not None))
-    for event in decision.events:
-        await kube.call(kube.emit_event, md, type_=event.type, reason=event.reason, message=event.message)
+    await asyncio.gather(
+        *(kube.call(kube.emit_event, md, type_=e.type, reason=e.reason, message=e.message) for e in decision.events)
+    )
     if decision.rollback is not None:
         ROLLBACKS.labels(trigger=decision.rollback.trigger).inc()
     await _transition_events(md, old, status)
