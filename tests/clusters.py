@@ -54,14 +54,10 @@ class LocalCluster:
         cmd = [_kubectl_binary(), f"--kubeconfig={self.kubeconfig}", *args]
         res = subprocess.run(cmd, input=input, text=True, capture_output=True, timeout=timeout)
         if check and res.returncode != 0:
-            raise AssertionError(
-                f"kubectl {' '.join(args)} failed ({res.returncode}):\n{res.stderr}{res.stdout}"
-            )
+            raise AssertionError(f"kubectl {' '.join(args)} failed ({res.returncode}):\n{res.stderr}{res.stdout}")
         return res
 
-    def apply(
-        self, manifest: dict[str, Any] | str, *args: str, check: bool = True
-    ) -> subprocess.CompletedProcess[str]:
+    def apply(self, manifest: dict[str, Any] | str, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         """``kubectl apply -f -`` of a dict (sent as JSON) or a YAML/JSON string."""
         text = manifest if isinstance(manifest, str) else json.dumps(manifest)
         return self.kubectl("apply", "-f", "-", *args, input=text, check=check)
@@ -84,9 +80,7 @@ class LocalCluster:
     def create_namespace(self, prefix: str = "t", labels: dict[str, str] | None = None) -> str:
         """Create a uniquely named namespace (optionally labelled) and return its name."""
         name = f"{prefix}-{uuid.uuid4().hex[:8]}"
-        self.apply(
-            {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": labels or {}}}
-        )
+        self.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": labels or {}}})
         return name
 
     def delete_namespace(self, name: str) -> None:

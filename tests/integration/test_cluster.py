@@ -156,9 +156,7 @@ def test_job_controller_creates_a_pod(control_plane: LocalCluster, ns: str) -> N
                 "template": {
                     "spec": {
                         "restartPolicy": "Never",
-                        "containers": [
-                            {"name": "main", "image": "yardarm/operator:dev", "command": ["true"]}
-                        ],
+                        "containers": [{"name": "main", "image": "yardarm/operator:dev", "command": ["true"]}],
                     }
                 },
             },
@@ -218,9 +216,7 @@ def test_garbage_collector_deletes_owned_children(control_plane: LocalCluster, n
                 "metadata": {
                     "name": f"child-{i}",
                     "namespace": ns,
-                    "ownerReferences": [
-                        {"apiVersion": "v1", "kind": "ConfigMap", "name": "parent", "uid": uid}
-                    ],
+                    "ownerReferences": [{"apiVersion": "v1", "kind": "ConfigMap", "name": "parent", "uid": uid}],
                 },
                 "data": {"b": str(i)},
             }
@@ -272,10 +268,7 @@ def test_serviceaccount_token_authenticates_and_rbac_applies(
     control_plane.wait_for(
         "RBAC to allow listing pods",
         lambda: (
-            control_plane.kubectl(
-                as_sa, "auth", "can-i", "list", "pods", "-n", ns, check=False
-            ).stdout.strip()
-            == "yes"
+            control_plane.kubectl(as_sa, "auth", "can-i", "list", "pods", "-n", ns, check=False).stdout.strip() == "yes"
         ),
         timeout=30,
     )
