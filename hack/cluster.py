@@ -23,7 +23,8 @@ are on.
 
 Subcommands: ``up`` (idempotent, reuses a running cluster), ``down`` (stops
 every process, unmounts, removes interfaces and iptables rules it created),
-``status`` and ``kubeconfig`` (prints the admin kubeconfig path).
+``status``, ``kubeconfig`` (prints the admin kubeconfig path) and ``env``
+(shell exports of KUBECONFIG and a PATH with the built kubectl and helm).
 
 State, logs and certificates live in ``/var/lib/yardarm-cluster/<mode>/``;
 binaries come from ``/var/cache/yardarm/bin/<version>/`` (built by
@@ -1205,7 +1206,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("command", choices=("up", "down", "status", "kubeconfig"))
+    parser.add_argument("command", choices=("up", "down", "status", "kubeconfig", "env"))
     parser.add_argument("--mode", choices=MODES, default="control-plane")
     parser.add_argument("--purge", action="store_true", help="down: also delete certificates and all state")
     parser.add_argument("--json", action="store_true", help="status: print JSON")
@@ -1222,6 +1223,10 @@ def main(argv: list[str] | None = None) -> int:
             cluster.down(purge=args.purge)
         elif args.command == "kubeconfig":
             print(cluster.kubeconfig)
+        elif args.command == "env":
+            # eval "$(python hack/cluster.py env --mode node)": kubectl/helm of the pinned version.
+            print(f"export KUBECONFIG={cluster.kubeconfig}")
+            print(f'export PATH="{BIN_DIR}:$PATH"')
         else:
             st = cluster.status()
             if args.json:
