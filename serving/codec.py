@@ -319,10 +319,16 @@ def _per_feature_batch(tensors: list[tuple[str, list[int], str, Any]], policy: P
     return Batch(rows, numeric, categorical)
 
 
+#: Longest request id kept: ids are remembered for feedback, so their size must be bounded.
+MAX_ID_LENGTH = 256
+
+
 def _request_id(doc: dict[str, Any]) -> str | None:
     request_id = doc.get("id")
     if request_id is not None and (type(request_id) is not str or not request_id):
         raise RequestError(400, "'id' must be a non-empty string.")
+    if request_id is not None and len(request_id) > MAX_ID_LENGTH:
+        raise RequestError(400, f"'id' is longer than {MAX_ID_LENGTH} characters.")
     return request_id
 
 

@@ -364,6 +364,7 @@ CLIENT_ERRORS = [
     ("no rows", _tensor("BYTES", [0, 5], []), "no rows"),
     ("unknown output", {**GOOD, "outputs": [{"name": "scores"}]}, "Unknown output 'scores'"),
     ("id not a string", {**GOOD, "id": 7}, "'id'"),
+    ("id too long", {**GOOD, "id": "x" * 257}, "longer than 256"),
 ]
 
 
