@@ -166,7 +166,7 @@ def test_job_controller_creates_a_pod(control_plane: LocalCluster, ns: str) -> N
     def pods() -> list[dict[str, Any]]:
         return control_plane.get_json("pods", "-n", ns, "-l", "batch.kubernetes.io/job-name=train")["items"]
 
-    found = control_plane.wait_for("the Job controller to create a pod", pods, timeout=60)
+    found = control_plane.wait_for("the Job controller to create a pod", pods, timeout=120)
     owner = found[0]["metadata"]["ownerReferences"][0]
     assert (owner["kind"], owner["name"], owner["controller"]) == ("Job", "train", True)
     assert found[0]["spec"].get("nodeName") is None  # control-plane mode: nothing schedules or runs it
@@ -191,7 +191,7 @@ def test_deployment_controller_creates_replicaset_and_pods(control_plane: LocalC
     control_plane.wait_for(
         "2 pods of the Deployment",
         lambda: len(control_plane.get_json("pods", "-n", ns, "-l", "app=web")["items"]) == 2,
-        timeout=60,
+        timeout=120,
     )
     rs = control_plane.get_json("replicasets", "-n", ns, "-l", "app=web")["items"]
     assert len(rs) == 1
@@ -227,7 +227,7 @@ def test_garbage_collector_deletes_owned_children(control_plane: LocalCluster, n
         names = [i["metadata"]["name"] for i in control_plane.get_json("configmaps", "-n", ns)["items"]]
         return not any(n.startswith("child-") for n in names)
 
-    control_plane.wait_for("the garbage collector to delete the children", children_gone, timeout=60)
+    control_plane.wait_for("the garbage collector to delete the children", children_gone, timeout=120)
 
 
 def token_kubeconfig(cluster: LocalCluster, token: str, path: Path) -> str:
@@ -254,7 +254,7 @@ def test_serviceaccount_token_authenticates_and_rbac_applies(
     control_plane.wait_for(
         "the namespace's default ServiceAccount",
         lambda: control_plane.kubectl("get", "sa", "default", "-n", ns, check=False).returncode == 0,
-        timeout=30,
+        timeout=60,
     )
     token = control_plane.kubectl("create", "token", "default", "-n", ns).stdout.strip()
     as_sa = token_kubeconfig(control_plane, token, tmp_path / "sa.kubeconfig")
@@ -270,7 +270,7 @@ def test_serviceaccount_token_authenticates_and_rbac_applies(
         lambda: (
             control_plane.kubectl(as_sa, "auth", "can-i", "list", "pods", "-n", ns, check=False).stdout.strip() == "yes"
         ),
-        timeout=30,
+        timeout=60,
     )
 
 
