@@ -42,12 +42,11 @@ if [ "${#missing[@]}" -gt 0 ]; then
   apt-get update -q
   # Debian's service scripts must not start a system containerd/etcd: hack/cluster.py runs its own.
   policy=/usr/sbin/policy-rc.d
-  created_policy=0
   if [ ! -e "$policy" ]; then
-    printf '#!/bin/sh\nexit 101\n' > "$policy"; chmod +x "$policy"; created_policy=1
+    printf '#!/bin/sh\nexit 101\n' > "$policy"; chmod +x "$policy"
+    trap 'rm -f "$policy"' EXIT
   fi
   apt-get install -y -q --no-install-recommends "${missing[@]}"
-  [ "$created_policy" = 1 ] && rm -f "$policy"
 else
   log "Debian packages: all present"
 fi
