@@ -95,8 +95,10 @@ class Controller:
         """A Job or Deployment the operator owns changed: reconcile its owner."""
         meta = body.get("metadata") or {}
         namespace = meta.get("namespace", "")
-        if body.get("kind") == "Deployment" and event_type == "DELETED":
-            modeldeployment.forget("Deployment", namespace, meta.get("name", ""))
+        if body.get("kind") == "Deployment":
+            self.context.saw_deployment(body, event_type == "DELETED")
+            if event_type == "DELETED":
+                modeldeployment.forget("Deployment", namespace, meta.get("name", ""))
         for ref in meta.get("ownerReferences") or []:
             if ref.get("controller") and ref.get("kind") in self.reconcilers:
                 self.enqueue(ref["kind"], namespace, ref["name"])

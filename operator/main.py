@@ -128,8 +128,8 @@ async def job_event(event: kopf.RawEvent, body: kopf.Body, **_: Any) -> None:
 
 
 @kopf.on.event("apps", "v1", "deployments", labels=names.MANAGED_SELECTOR, registry=registry)
-async def deployment_event(event: kopf.RawEvent, body: kopf.Body, **_: Any) -> None:
-    controller().child_changed(body, _type(event))
+async def deployment_event(event: kopf.RawEvent, **_: Any) -> None:
+    controller().child_changed(event["object"], _type(event))
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:

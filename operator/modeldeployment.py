@@ -234,11 +234,15 @@ def md_status(
 
 async def reconcile(ctx: Context, namespace: str, name: str) -> float | None:
     """Bring one ModelDeployment's serving children and status up to date."""
-    # The object and its Deployment are read together (one round trip instead of two).
-    md, deploy = await asyncio.gather(
-        kube.call(kube.get, KIND, namespace, name),
-        kube.call(kube.get, "Deployment", namespace, names.serving_name(name)),
-    )
+    # The Deployment as last seen on the watch, else read together with the object (one round trip).
+    deploy = ctx.deployment(namespace, names.serving_name(name))
+    if deploy is not None:
+        md = await kube.call(kube.get, KIND, namespace, name)
+    else:
+        md, deploy = await asyncio.gather(
+            kube.call(kube.get, KIND, namespace, name),
+            kube.call(kube.get, "Deployment", namespace, names.serving_name(name)),
+        )
     if md is None:
         return None
     spec = md.get("spec") or {}
@@ -280,10 +284,9 @@ async def reconcile(ctx: Context, namespace: str, name: str) -> float | None:
         except serving_children.UnservableModel as exc:
             unservable = str(exc)
     status = md_status(md, decision, resolution, rollout, url=serving_children.url(md), now=now, unservable=unservable)
-    if deploy is not None:
-        deploy_status = deploy.get("status") or {}
-        status["replicas"] = int(deploy_status.get("replicas") or 0)
-        status["readyReplicas"] = int(deploy_status.get("readyReplicas") or 0)
+    deploy_status = (deploy or {}).get("status") or {}
+    status["replicas"] = int(deploy_status.get("replicas") or 0)
+    status["readyReplicas"] = int(deploy_status.get("readyReplicas") or 0)
     patch = changes(old, status)
     write = kube.call(kube.patch_status, KIND, namespace, name, patch) if patch else None
     if decision.rollback is not None or desired_deploy is None:
