@@ -92,3 +92,20 @@ def test_rbac_rules_cover_what_the_operator_writes() -> None:
     assert "patch" in by_resource[("mlops.yardarm.dev", "modeldeployments/status")]
     assert "update" not in by_resource[("mlops.yardarm.dev", "modeldeployments")]  # never writes spec
     assert "create" in by_resource[("", "events")]
+
+
+def test_watched_deployments_stand_in_for_a_get_only_while_fresh() -> None:
+    ctx = Context(config=from_env({}), deployment_ttl=60.0)
+    body = {
+        "metadata": {"name": "d", "namespace": "ns", "generation": 3, "managedFields": [{"big": "x" * 1000}]},
+        "spec": {"replicas": 2, "template": {"metadata": {"labels": {"a": "b"}}, "spec": {"containers": []}}},
+        "status": {"observedGeneration": 3, "availableReplicas": 2},
+    }
+    ctx.saw_deployment(body, deleted=False)
+    cached = ctx.deployment("ns", "d")
+    assert cached is not None and cached["status"]["availableReplicas"] == 2
+    assert "managedFields" not in cached["metadata"] and "spec" not in cached["spec"]["template"]
+    ctx.deployment_ttl = 0.0
+    assert ctx.deployment("ns", "d") is None
+    ctx.saw_deployment(body, deleted=True)
+    assert ctx.deployments == {}
