@@ -268,20 +268,15 @@ def test_model_that_cannot_load_fails_its_rollout_and_rolls_back(release: Any, l
         "patch", "modeldeployment", "unloadable", "-n", release.namespace, "--type=merge", "-p", json.dumps(patch)
     )
 
-    def rolled_back() -> dict[str, Any] | None:
-        status = release.status("modeldeployment", "unloadable")
-        history = {r["revision"]: r for r in status.get("history") or []}
-        bad = history.get(2)
-        done = bad and bad["outcome"] in ("Failed", "RolledBack") and status.get("currentDigest") == good["digest"]
-        return status if done else None
-
-    status = release.wait("the failed rollout to roll back", rolled_back, timeout=300)
+    status = demo.rolled_back(release, "unloadable", good["digest"], timeout=300)
     history = {r["revision"]: r for r in status["history"]}
     assert history[2]["modelDigest"] == wrong
+    assert history[2]["outcome"] == "Failed"
     assert history[2]["reason"]
     assert history[1]["outcome"] == "Serving"
-    status = demo.rolled_back(release, "unloadable", good["digest"], timeout=120)
     assert demo.condition(status, "RolledBack")["reason"] == "RolloutFailed"
+    reasons = {e["reason"] for e in events(release, "ModelDeployment", "unloadable")}
+    assert {"RolloutFailed", "RolledBack"} <= reasons, reasons
     reply = demo.predict_rows(release, demo.NORMAL_ROWS, name="unloadable")
     assert [str(x) for x in demo.labels_of(reply)] == [str(c) for c in demo.EXPECTED_CLASSES]
     release.kubectl("delete", "modeldeployment", "unloadable", "-n", release.namespace, "--wait=false")
