@@ -142,12 +142,12 @@ async def reconcile(ctx: Context, namespace: str, name: str) -> float | None:
         )
         try:
             job = await kube.call(kube.create, desired)
-        except kube.ConflictError:
+            await kube.call(
+                kube.emit_event, tr, type_="Normal", reason="JobCreated", message=f"Training Job {job_name} created."
+            )
+        except kube.ConflictError:  # created before a restart: the same Job, not a second one
             job = await kube.call(kube.get, "Job", namespace, job_name)
         pinned = {"datasetDigest": digest}
-        await kube.call(
-            kube.emit_event, tr, type_="Normal", reason="JobCreated", message=f"Training Job {job_name} created."
-        )
         pods: list[Body] = []
     else:
         pods = await kube.call(kube.list_objects, "Pod", namespace, labels={"batch.kubernetes.io/job-name": job_name})
