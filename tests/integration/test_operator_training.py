@@ -183,3 +183,21 @@ def test_an_image_that_cannot_be_pulled_is_reported_while_waiting(operator: Any,
     )
     assert "Back-off pulling image" in cond("TrainingRun", namespace, "tr-pull", "Stalled")["message"]
     assert any(e["reason"] == "ImagePullBackOff" for e in events_of(namespace, "tr-pull"))
+
+
+def test_a_changed_dataset_spec_is_profiled_again_in_a_new_job(operator: Any, namespace: str) -> None:
+    create("Dataset", namespace, "moving", DATASET_SPEC)
+    profile_dataset(namespace, "moving")
+    first = status("Dataset", namespace, "moving")["jobName"]
+    kube.patch("Dataset", namespace, "moving", {"spec": {"split": {"seed": 7}}})
+
+    def new_job() -> str | None:
+        job = status("Dataset", namespace, "moving").get("jobName")
+        return job if job and job != first else None
+
+    second = wait_for("a new profile Job", new_job)
+    assert status("Dataset", namespace, "moving")["phase"] == "Profiling"
+    assert kube.get("Job", namespace, second) is not None
+    finish_pod(namespace, wait_job_pod(namespace, second), exit_code=0, message=profile_message())
+    wait_for("Ready again", lambda: status("Dataset", namespace, "moving").get("phase") == "Ready")
+    assert status("Dataset", namespace, "moving")["observedGeneration"] == 2
