@@ -54,12 +54,16 @@ def controller() -> Controller:
 
 @kopf.on.startup(registry=registry)
 async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
+    """Kopf settings, once: nothing of Kopf's state lands on users' objects."""
     global _controller
+    # Raw event handlers and the Monitor daemon need neither a diff base nor handler progress;
+    # should a future handler need progress, it goes to status (never an annotation), and the
+    # diff base is never stored at all (kopf#1087: it outgrows the annotation limit).
     settings.persistence.diffbase_storage = NoDiffBaseStorage()
     settings.persistence.progress_storage = kopf.StatusProgressStorage(field="status.kopf")
-    settings.posting.level = logging.WARNING
-    settings.scanning.disabled = True
-    settings.batching.batch_window = 0.02
+    settings.posting.level = logging.WARNING  # Kopf's own Events only for problems
+    settings.scanning.disabled = True  # no CRD/namespace scanning: less RBAC, explicit namespaces
+    settings.batching.batch_window = 0.02  # the work queue already collapses bursts
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
     settings.networking.error_backoffs = [1, 2, 5, 10]
