@@ -36,6 +36,8 @@ class Context:
     #: (namespace, Monitor name) → its target, so a retargeted or deleted Monitor is forgotten.
     monitor_targets: dict[tuple[str, str], str] = field(default_factory=dict)
 
+    #: Degraded verdicts already announced without a rollback (alert-only), so each is told once.
+    announced: set[tuple[str, str, str, str]] = field(default_factory=set)
     #: (namespace, name) → the latest serving Deployment seen on the watch, and when.
     deployments: dict[tuple[str, str], tuple[dict[str, Any], float]] = field(default_factory=dict)
     #: How long a watched Deployment may stand in for a GET (bounds staleness after a missed event).

@@ -263,16 +263,18 @@ async def reconcile(ctx: Context, namespace: str, name: str) -> float | None:
     history = [Revision.model_validate(r) for r in old.get("history") or []]
     policy_spec = spec.get("rollback") or {}
     now = ctx.clock()
+    verdicts = ctx.verdicts_for(namespace, name)
+    policy = Policy(
+        on_degraded=bool(policy_spec.get("onDegraded", True)),
+        on_failed_rollout=bool(policy_spec.get("onFailedRollout", True)),
+    )
     decision = decide(
         history=history,
         desired_before=old.get("desiredDigest"),
         resolved=resolution if isinstance(resolution, Resolved) else None,
         rollout=rollout,
-        verdicts=ctx.verdicts_for(namespace, name),
-        policy=Policy(
-            on_degraded=bool(policy_spec.get("onDegraded", True)),
-            on_failed_rollout=bool(policy_spec.get("onFailedRollout", True)),
-        ),
+        verdicts=verdicts,
+        policy=policy,
         history_limit=int(spec.get("revisionHistoryLimit", 10)),
         now=now,
     )
@@ -305,9 +307,35 @@ async def reconcile(ctx: Context, namespace: str, name: str) -> float | None:
     )
     if decision.rollback is not None:
         ROLLBACKS.labels(trigger=decision.rollback.trigger).inc()
+    await _announce_degraded(ctx, md, decision, verdicts, rollback_on_degraded=policy.on_degraded)
     await _transition_events(md, old, status)
     # Rollout progress arrives as Deployment events and verdicts as Monitor events: no polling.
     return ctx.config.resync_seconds
+
+
+async def _announce_degraded(
+    ctx: Context, md: Body, decision: Decision, verdicts: Sequence[MonitorVerdict], *, rollback_on_degraded: bool
+) -> None:
+    """A degraded verdict that causes no rollback (``action: alert``, or the policy is off) gets a Warning once."""
+    target = decision.target
+    if target is None or target.outcome != "Serving" or decision.rollback is not None:
+        return
+    meta = md["metadata"]
+    for verdict in verdicts:
+        if not verdict.degraded or verdict.digest != target.model_digest:
+            continue
+        if verdict.action == "rollback" and rollback_on_degraded:
+            continue  # decide() rolled back, or found nowhere to go (RollbackImpossible)
+        key = (meta["namespace"], meta["name"], verdict.monitor, target.model_digest)
+        if key in ctx.announced:
+            continue
+        ctx.announced.add(key)
+        why = "action is alert" if verdict.action == "alert" else "spec.rollback.onDegraded is false"
+        message = (
+            f"Monitor {verdict.monitor}: revision {target.revision} ({short(target.model_digest)}) is degraded: "
+            f"{verdict.reason or 'see the Monitor'}; not rolling back ({why})."
+        )
+        await kube.call(kube.emit_event, md, type_="Warning", reason="ModelDegraded", message=message)
 
 
 async def _transition_events(md: Body, old: Mapping[str, Any], new: Mapping[str, Any]) -> None:

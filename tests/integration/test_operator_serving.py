@@ -10,6 +10,7 @@ evaluation would.
 from __future__ import annotations
 
 import contextlib
+import time
 from typing import Any
 
 from tests.integration.test_operator_harness import (  # noqa: F401 - fixtures
@@ -209,8 +210,6 @@ def test_a_degraded_verdict_rolls_back_and_the_bad_digest_stays_out(operator: An
     # Inconclusive (not degraded) never rolls back.
     write_verdict(namespace, "roll-quality", degraded=False, digest=B, revision=2, phase="Inconclusive")
     wait_for("the verdict to be stored", lambda: status("Monitor", namespace, "roll-quality").get("verdict"))
-    import time
-
     time.sleep(2)
     assert template_revision(namespace, "roll") == "2" and md_phase(namespace, "roll") == "Ready"
 
@@ -249,3 +248,19 @@ def test_deleting_a_model_deployment_deletes_its_children(operator: Any, namespa
         lambda: kube.get("Service", namespace, names.serving_name("gone")) is None,
         timeout=60,
     )
+
+
+def test_an_alert_only_monitor_warns_once_and_never_rolls_back(operator: Any, namespace: str) -> None:
+    serve(namespace, "alerted", uri_model(A))
+    rollout_to(namespace, "alerted", uri_model(B), 2)
+    monitor(namespace, "alerted-quality", "alerted", action="alert")
+    write_verdict(namespace, "alerted-quality", degraded=True, digest=B, revision=2, phase="Degraded")
+    wait_for(
+        "a ModelDegraded warning",
+        lambda: [e for e in events_of(namespace, "alerted") if e["reason"] == "ModelDegraded"],
+        timeout=30,
+    )
+    kube.patch("ModelDeployment", namespace, "alerted", {"metadata": {"labels": {"poke": "1"}}})
+    time.sleep(2)
+    assert template_revision(namespace, "alerted") == "2" and md_phase(namespace, "alerted") == "Ready"
+    assert len([e for e in events_of(namespace, "alerted") if e["reason"] == "ModelDegraded"]) == 1
