@@ -179,7 +179,7 @@ def test_an_image_that_cannot_be_pulled_is_reported_while_waiting(operator: Any,
     wait_for(
         "Stalled ImagePullBackOff",
         lambda: cond("TrainingRun", namespace, "tr-pull", "Stalled").get("reason") == "ImagePullBackOff",
-        timeout=30,
+        timeout=60,
     )
     assert "Back-off pulling image" in cond("TrainingRun", namespace, "tr-pull", "Stalled")["message"]
     assert any(e["reason"] == "ImagePullBackOff" for e in events_of(namespace, "tr-pull"))
