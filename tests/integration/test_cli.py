@@ -255,7 +255,14 @@ def test_predict_goes_through_the_api_servers_service_proxy(
     )
     rows = tmp_path / "rows.csv"
     rows.write_text("sepal_length_cm,sepal_width_cm,petal_length_cm,petal_width_cm\n5.1,3.5,1.4,0.2\n")
-    code, _, err = run_cli(capsys, control_plane, "predict", "iris", str(rows), "-n", ns, "--service", "cli-probe")
+
+    # Under load the API server's proxy has been seen to answer 404 for a Service created a moment
+    # earlier; wait until the proxy itself sees it, then assert on what the CLI reports.
+    def proxied() -> tuple[int, str] | None:
+        result = run_cli(capsys, control_plane, "predict", "iris", str(rows), "-n", ns, "--service", "cli-probe")
+        return None if "404" in result[2] else (result[0], result[2])
+
+    code, err = control_plane.wait_for("the service proxy to see cli-probe", proxied, timeout=30)
     assert code == 1
     assert "cli-probe answered 503" in err
     assert "no endpoints available" in err
