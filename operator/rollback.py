@@ -125,13 +125,7 @@ def _latest_active(history: Sequence[Revision]) -> Revision | None:
 
 def last_good(history: Sequence[Revision], *, excluding: int | None = None) -> Revision | None:
     """The newest revision that served and was later replaced: where a rollback goes."""
-    good = [
-        r
-        for r in history
-        if r.revision != excluding
-        and r.outcome == "Superseded"
-        and (r.reason or "").startswith(SUPERSEDED_AFTER_SERVING)
-    ]
+    good = [r for r in history if r.revision != excluding and r.outcome == "Superseded" and r.served_at is not None]
     return max(good, key=lambda r: r.revision, default=None)
 
 
@@ -148,7 +142,7 @@ def _go_back(
     if good is None:
         return history, None
     back = good.model_copy(
-        update={"outcome": "Progressing", "reason": f"Rolled back to from revision {bad.revision}: {reason}"}
+        update={"outcome": "Progressing", "reason": f"Rolled back to after revision {bad.revision}: {reason}"}
     )
     return _replace(history, back), back
 
@@ -243,7 +237,9 @@ def _decide(
     # 2. The Deployment's verdict on the revision it runs.
     if rollout.revision == target.revision and target.outcome == "Progressing":
         if rollout.state is RolloutState.AVAILABLE:
-            serving = target.model_copy(update={"outcome": "Serving", "reason": "Available."})
+            serving = target.model_copy(
+                update={"outcome": "Serving", "reason": "Available.", "served_at": target.served_at or now}
+            )
             decision.history = _replace(decision.history, serving)
             decision.target = serving
             events.append(Event("Normal", "RolloutComplete", f"Revision {target.revision} is serving."))

@@ -22,12 +22,16 @@ B = "sha256:" + "b" * 64
 C = "sha256:" + "c" * 64
 
 
-def rev(number: int, digest: str, outcome: str, reason: str | None = None) -> Revision:
+def rev(number: int, digest: str, outcome: str, reason: str | None = None, *, served: bool | None = None) -> Revision:
+    """A history entry; it has served when its outcome says so, unless ``served`` says otherwise."""
+    if served is None:
+        served = outcome in ("Serving", "RolledBack") or (reason or "").startswith("Superseded by")
     return Revision(
         revision=number,
         model_digest=digest,
         model_uri=f"pvc://models/bundles/{digest[7:15]}",
         deployed_at=NOW,
+        served_at=NOW if served else None,
         outcome=outcome,
         reason=reason,
     )
@@ -69,8 +73,9 @@ def test_a_first_model_starts_revision_one_progressing() -> None:
 
 
 def test_a_complete_rollout_makes_the_revision_serving() -> None:
-    d = run([rev(1, A, "Progressing")], A, A, Rollout(1, RolloutState.AVAILABLE))
+    d = run([rev(1, A, "Progressing", served=False)], A, A, Rollout(1, RolloutState.AVAILABLE))
     assert d.target is not None and d.target.outcome == "Serving"
+    assert d.target.served_at == NOW, "status.history records when a revision first served"
     assert [e.reason for e in d.events] == ["RolloutComplete"]
 
 

@@ -143,6 +143,9 @@ class Revision(ApiModel):
     model_uri: str = Field(description="Where the bundle is stored.")
     training_run: str | None = Field(default=None, description="The TrainingRun that produced it, if any.")
     deployed_at: datetime = Field(description="When this revision was first rolled out.")
+    served_at: datetime | None = Field(
+        default=None, description="When this revision first became available; unset if it never served."
+    )
     outcome: RevisionOutcome = Field(description="Progressing, Serving, Superseded, RolledBack or Failed.")
     reason: str | None = Field(default=None, description="Why the outcome is what it is, in one sentence.")
 
