@@ -216,7 +216,13 @@ class MonitorEvaluator:
             msg = f"window started: first evaluation in {spec.interval} ({len(snapshot.pods)} pods scraped)"
             return await self._wait(monitor, previous, old_wire, "CollectingWindow", msg, now, keep_phase=True)
 
-        profile, note = await self._profile(md, served.digest)
+        # The serving pods advertise the reference bins of the bundle they serve (tied to it by the
+        # digest in yardarm_model_info), which also works through Prometheus and needs no volume in
+        # the operator pod; bundle.json on the artifact store is only read when they do not.
+        if _pods_advertise_references(snapshot, served.digest):
+            profile, note = None, ""
+        else:
+            profile, note = await self._profile(md, served.digest)
         outcome = evaluate(
             spec,
             previous,
@@ -402,6 +408,11 @@ def bundle_uri(md: Mapping[str, Any], digest: str) -> str | None:
     if model.get("uri") and model.get("digest") == digest:
         return str(model["uri"])
     return None
+
+
+def _pods_advertise_references(snapshot: Snapshot, digest: str) -> bool:
+    """True when a scraped pod serving ``digest`` carries reference-ratio gauges for its features."""
+    return any(pod.digest == digest and pod.feature_reference for pod in snapshot.pods.values())
 
 
 def read_profile(path: Path, digest: str) -> ReferenceProfile:
