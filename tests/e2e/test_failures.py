@@ -294,7 +294,9 @@ def test_operator_pod_deleted_during_training_creates_no_second_job(release: Any
         "spec": {
             "datasetRef": {"name": "iris"},
             "task": "classification",
-            "estimator": {"kind": "RandomForestClassifier", "params": {"n_estimators": 100, "random_state": 1}},
+            # A small grid search keeps the Job busy long enough for the operator to go away mid-run.
+            "estimator": {"kind": "RandomForestClassifier", "params": {"n_estimators": 150, "random_state": 1}},
+            "search": {"grid": {"max_depth": [2, 3, 4, 6]}, "cvFolds": 5},
             "qualityGates": [{"metric": "accuracy", "min": 0.9}],
         },
     }
