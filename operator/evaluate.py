@@ -198,6 +198,11 @@ def window_between(baselines: Snapshot | Sequence[Snapshot], current: Snapshot, 
             continue
         # Same pod name with another model has nothing in common with this one.
         before = next((s.pods[name] for s in earlier if name in s.pods and s.pods[name].digest == after.digest), None)
+        if before is None and earlier and after.start_time is not None and after.start_time < earlier[0].time:
+            # Running since before the window but in none of its snapshots (missed scrapes, or no
+            # evaluation while the API server was away): its lifetime counters are not this
+            # window's increase. It is measured from the next round, with this scrape as baseline.
+            continue
         if before is not None and pod_restarted(before, after):
             restarted.append(name)
         pods.append(name)

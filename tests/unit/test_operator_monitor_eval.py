@@ -152,6 +152,16 @@ def test_a_pod_missing_from_the_oldest_snapshot_is_measured_from_the_next_one_th
     assert window.seconds == 60
 
 
+def test_a_pod_running_since_before_the_window_but_in_none_of_its_snapshots_is_left_out() -> None:
+    # E.g. no evaluation while the API server was away: b's lifetime counters (old shifted traffic)
+    # are not this window's increase; b is measured from the next round on.
+    before = snap(5000, a=pod(ok=10, start=1000))
+    after = snap(5030, a=pod(ok=20, start=1000), b=pod(ok=900, x=(0, 0, 0, 900), start=1000))
+    window = window_between(before, after, D1)
+    assert window.requests() == (10, 0)
+    assert window.pods == ("a",)
+
+
 def test_pods_serving_another_digest_are_left_out() -> None:
     before = snap(0, a=pod(), old=pod(digest=D2))
     after = snap(30, a=pod(ok=10), old=pod(ok=1000, err=1000, digest=D2))
