@@ -475,25 +475,32 @@ def send(cluster: Cluster, rows: list[list[float]], batches: int) -> int:
 def drift_and_rollback(
     cluster: Cluster, good_digest: str, monitor: str = "iris-drift", timeout: float = 600
 ) -> dict[str, Any]:
-    """Shifted rows in a bounded loop until the ModelDeployment serves ``good_digest`` again, RolledBack."""
+    """Shifted rows in a bounded loop until the Monitor judges the new model Degraded, then the rollback.
+
+    Traffic stops at the verdict, so the revision rolled back to is not sent shifted rows itself
+    (its Monitor would otherwise judge it by them, afresh). Returns the ModelDeployment's status
+    once ``good_digest`` serves again.
+    """
     deadline = time.monotonic() + timeout
     sent = 0
-    degraded_seen = False
     while time.monotonic() < deadline:
-        sent += send(cluster, SHIFTED_ROWS, 10)
         mon = cluster.status("monitor", monitor)
         deployment = cluster.status("modeldeployment", "iris")
-        degraded_seen = degraded_seen or mon.get("phase") == "Degraded"
+        verdict = mon.get("verdict") or {}
+        judged_bad = verdict.get("degraded") and verdict.get("digest") != good_digest
+        if judged_bad or condition(deployment, "RolledBack").get("status") == "True":
+            say(f"   Monitor {mon.get('phase')}: {verdict.get('reason')}; traffic stopped")
+            status = rolled_back(cluster, "iris", good_digest, timeout=max(deadline - time.monotonic(), 1))
+            say(f"   {status.get('message')}")
+            return status
+        sent += send(cluster, SHIFTED_ROWS, 10)
         say(
             f"   sent {sent} shifted rows; Monitor {mon.get('phase')} "
             f"failures={mon.get('consecutiveFailures')}; serving revision {deployment.get('currentRevision')} "
             f"{short(deployment.get('currentDigest'))}…"
         )
-        if is_rolled_back_to(deployment, good_digest):
-            say(f"   {deployment.get('message')}")
-            return deployment
         time.sleep(2)
-    raise DemoError(f"no rollback within {timeout:.0f}s (Monitor was Degraded: {degraded_seen})")
+    raise DemoError(f"no Degraded verdict within {timeout:.0f}s")
 
 
 def summary(cluster: Cluster, deployment: dict[str, Any], runs: dict[str, dict[str, Any]]) -> None:
