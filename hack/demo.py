@@ -307,6 +307,9 @@ def install_chart(cluster: Cluster, extra_values: dict[str, str] | None = None) 
         },
     }
     cluster.kubectl("apply", "-f", "-", input=json.dumps(namespace))
+    # Helm installs crds/ only when they are missing and never upgrades them: apply them here, so
+    # a cluster that ran an older chart gets the current schema (else new status fields are pruned).
+    cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(REPO / "charts" / "yardarm" / "crds"))
     path = artifacts_volume(cluster)
     say(f"   artifacts: hostPath {path} → PersistentVolume {ns}-artifacts → claim {ARTIFACTS_CLAIM}")
     sh(
@@ -319,6 +322,7 @@ def install_chart(cluster: Cluster, extra_values: dict[str, str] | None = None) 
         "--namespace",
         ns,
         *helm_values(cluster, extra_values),
+        "--skip-crds",
         "--wait",
         "--timeout",
         "5m",
