@@ -163,10 +163,18 @@ def test_deployment_behind_a_service_answers_http_from_another_pod(cluster: Loca
     )
     cluster.kubectl("rollout", "status", "deployment/web", "-n", ns, "--timeout=180s", timeout=200)
     ip = cluster.get_json("service", "web", "-n", ns)["spec"]["clusterIP"]
+    # kube-proxy programs the Service's endpoints asynchronously after the rollout is complete
+    # (a refused connection until then), so the client retries for a bounded 30 s, as clients do.
     fetch = (
-        "import os, urllib.request; "
-        "print(urllib.request.urlopen('http://' + os.environ['WEB_SERVICE_HOST'] + '/os-release',"
-        " timeout=10).read().decode())"
+        "import os, time, urllib.request\n"
+        "url = 'http://' + os.environ['WEB_SERVICE_HOST'] + '/os-release'\n"
+        "deadline = time.monotonic() + 30\n"
+        "while True:\n"
+        "    try:\n"
+        "        print(urllib.request.urlopen(url, timeout=10).read().decode()); break\n"
+        "    except OSError:\n"
+        "        if time.monotonic() > deadline: raise\n"
+        "        time.sleep(1)\n"
     )
     cluster.apply(pod("client", ns, ["python3", "-c", fetch]))
     wait_phase(cluster, "client", ns)
