@@ -25,3 +25,17 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 def repo_root() -> Path:
     """The repository checkout the tests run from."""
     return REPO
+
+
+@pytest.fixture(scope="session")
+def yardarm_crds(control_plane):  # type: ignore[no-untyped-def]
+    """The control plane with Yardarm's CRDs from ``crds/`` applied and Established.
+
+    A control plane started for the test session is empty: every test that creates Yardarm
+    objects, or asks the authorizer about them, depends on this fixture.
+    """
+    control_plane.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(REPO / "crds"))
+    control_plane.kubectl(
+        "wait", "--for=condition=Established", "crd", "-l", "app.kubernetes.io/part-of=yardarm", "--timeout=60s"
+    )
+    return control_plane

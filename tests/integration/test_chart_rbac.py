@@ -70,19 +70,19 @@ class Release:
 
 
 @pytest.fixture(scope="module")
-def cluster_wide(control_plane: LocalCluster) -> Iterator[Release]:
+def cluster_wide(yardarm_crds: LocalCluster) -> Iterator[Release]:
     if chart.helm() is None:
         pytest.fail("helm missing: run hack/build-binaries.sh helm")
-    release = Release(control_plane, [], watched=0)
+    release = Release(yardarm_crds, [], watched=0)
     yield release
     release.uninstall()
 
 
 @pytest.fixture(scope="module")
-def namespaced(control_plane: LocalCluster) -> Iterator[Release]:
+def namespaced(yardarm_crds: LocalCluster) -> Iterator[Release]:
     if chart.helm() is None:
         pytest.fail("helm missing: run hack/build-binaries.sh helm")
-    release = Release(control_plane, [], watched=2)
+    release = Release(yardarm_crds, [], watched=2)
     yield release
     release.uninstall()
 
@@ -154,7 +154,8 @@ def test_the_operator_deployment_exists_with_its_service_account(
     assert deployment["spec"]["strategy"]["type"] == "Recreate"
 
 
-def test_peering_install_creates_kopfs_kinds_and_the_peering_object(control_plane: LocalCluster) -> None:
+def test_peering_install_creates_kopfs_kinds_and_the_peering_object(yardarm_crds: LocalCluster) -> None:
+    control_plane = yardarm_crds
     release = Release(
         control_plane, ["--set", "operator.peering=yardarm-ha", "--set", "operator.replicas=2"], watched=1
     )

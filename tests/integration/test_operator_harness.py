@@ -128,13 +128,10 @@ class Operator:
 
 
 @pytest.fixture(scope="module")
-def cluster(control_plane: Any) -> Any:
+def cluster(yardarm_crds: Any) -> Any:
     """The control plane with Yardarm's CRDs installed and this process's API client configured."""
-    control_plane.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(REPO / "crds"))
-    for crd in ("datasets", "trainingruns", "modeldeployments", "monitors"):
-        control_plane.kubectl("wait", "--for=condition=Established", f"crd/{crd}.{GROUP}", "--timeout=60s")
-    kube.configure(str(control_plane.kubeconfig))
-    return control_plane
+    kube.configure(str(yardarm_crds.kubeconfig))
+    return yardarm_crds
 
 
 @pytest.fixture(scope="module")

@@ -76,11 +76,8 @@ def bundle(store: Path) -> tuple[Path, str]:
 
 
 @pytest.fixture(scope="module")
-def cluster(control_plane: LocalCluster) -> LocalCluster:
-    control_plane.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(REPO / "crds"))
-    for crd in ("modeldeployments", "monitors"):
-        control_plane.kubectl("wait", "--for=condition=Established", f"crd/{crd}.mlops.yardarm.dev", "--timeout=60s")
-    return control_plane
+def cluster(yardarm_crds: LocalCluster) -> LocalCluster:
+    return yardarm_crds
 
 
 @pytest.fixture(scope="module")
