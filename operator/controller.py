@@ -15,10 +15,10 @@ from typing import Any
 from yardarm.operator import dataset, modeldeployment, trainingrun
 from yardarm.operator.config import Config
 from yardarm.operator.context import Context, Key
-from yardarm.operator.kube import KubeError
+from yardarm.operator.kube import KubeError, NotFoundError
 from yardarm.operator.metrics import QUEUE_DEPTH, RECONCILE_DURATION, RECONCILES
 from yardarm.operator.modeldeployment import monitor_verdict
-from yardarm.operator.workqueue import WorkQueue
+from yardarm.operator.workqueue import RetryLater, WorkQueue
 
 log = logging.getLogger("yardarm.operator")
 
@@ -66,10 +66,21 @@ class Controller:
             again = await reconcile(self.context, namespace, name)
             result = "ok" if again is None or again >= self.config.resync_seconds else "requeue"
             return self._resync(again if again is not None else self.config.resync_seconds * 5)
+        except NotFoundError:
+            # Something vanished while we worked (usually the object itself or its namespace):
+            # no error and no hot retry; one resync later finds the object gone, or repairs it.
+            result = "gone"
+            return self._resync(self.config.resync_seconds)
         except KubeError as exc:
-            level = logging.INFO if exc.transient else logging.WARNING
-            log.log(level, "reconcile %s %s/%s: %s", kind, namespace, name, exc)
-            return self.queue.backoff(key)
+            if _namespace_terminating(exc):
+                # Writing into a namespace being deleted is refused until it is gone; its
+                # objects go with it, so there is nothing to retry (and nothing to warn about).
+                result = "gone"
+                log.debug("reconcile %s %s/%s: namespace terminating", kind, namespace, name)
+                return None
+            if not exc.transient:
+                log.warning("reconcile %s %s/%s: %s", kind, namespace, name, exc)
+            raise RetryLater(str(exc)) from exc
         finally:
             elapsed = time.perf_counter() - started
             RECONCILES.labels(kind=kind, result=result).inc()
@@ -115,6 +126,11 @@ class Controller:
             self.context.set_verdict(namespace, name, target, monitor_verdict(body))
         for md in {previous, target} - {None}:
             self.enqueue("ModelDeployment", namespace, str(md))
+
+
+def _namespace_terminating(exc: KubeError) -> bool:
+    """The API server's refusal to create objects in a namespace that is being deleted."""
+    return exc.status == 403 and "because it is being terminated" in exc.message
 
 
 def _only_status_written_by_us(body: Mapping[str, Any]) -> bool:

@@ -5,7 +5,10 @@ reconcile. The queue guarantees what a level-based operator needs:
 
 * a key is never reconciled by two workers at once (events arriving meanwhile mark it dirty,
   and it runs once more afterwards — bursts of events collapse into one reconcile);
-* a failed reconcile is retried with exponential backoff (0.5 s doubling to 60 s);
+* a failed reconcile (the handler raised) is retried with exponential backoff per key (0.5 s
+  doubling to 60 s); only a reconcile that returns resets the key's failure count, so a
+  handler must *raise* to fail (:class:`RetryLater` for expected failures, logged without a
+  traceback) — returning a delay means "succeeded, come back later";
 * a reconcile may ask to run again after a delay (polling a Job, periodic resync).
 """
 
@@ -20,6 +23,10 @@ from typing import Generic, TypeVar
 
 K = TypeVar("K", bound=Hashable)
 log = logging.getLogger("yardarm.operator.workqueue")
+
+
+class RetryLater(Exception):
+    """An expected failure (an API error, say): retried with backoff, logged in one line."""
 
 
 class WorkQueue(Generic[K]):
@@ -89,6 +96,10 @@ class WorkQueue(Generic[K]):
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
 
+    def failures(self, key: K) -> int:
+        """Failed reconciles of ``key`` in a row (0 after a success)."""
+        return self._failures.get(key, 0)
+
     def backoff(self, key: K) -> float:
         """The next retry delay of a failing key (exponential, with jitter)."""
         failures = self._failures.get(key, 0)
@@ -109,6 +120,9 @@ class WorkQueue(Generic[K]):
                 self._failures.pop(key, None)
             except asyncio.CancelledError:
                 raise
+            except RetryLater as exc:
+                again = self.backoff(key)
+                log.info("reconcile of %s failed: %s; retry %d in %.1fs", key, exc, self._failures[key], again)
             except Exception:
                 again = self.backoff(key)
                 log.exception("reconcile of %s failed; retrying in %.1fs", key, again)

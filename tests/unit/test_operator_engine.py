@@ -109,3 +109,50 @@ def test_watched_deployments_stand_in_for_a_get_only_while_fresh() -> None:
     assert ctx.deployment("ns", "d") is None
     ctx.saw_deployment(body, deleted=True)
     assert ctx.deployments == {}
+
+
+def _count_attempts(error: Exception, seconds: float) -> tuple[int, int]:
+    """Run a Controller whose reconcile always raises ``error``; (attempts, failures in a row)."""
+    from yardarm.operator.controller import Controller
+
+    async def scenario() -> tuple[int, int]:
+        attempts = 0
+
+        async def failing(ctx: Context, namespace: str, name: str) -> float | None:
+            nonlocal attempts
+            attempts += 1
+            raise error
+
+        controller = Controller(from_env({}), reconcilers={"ModelDeployment": failing})
+        controller.queue = WorkQueue(controller._run, workers=1, base_delay=0.01)
+        controller.start()
+        controller.enqueue("ModelDeployment", "ns", "md")
+        await asyncio.sleep(seconds)
+        failures = controller.queue.failures(("ModelDeployment", "ns", "md"))
+        await controller.stop()
+        return attempts, failures
+
+    return asyncio.run(scenario())
+
+
+def test_api_errors_back_off_exponentially_through_the_real_failure_path() -> None:
+    from yardarm.operator.kube import KubeError
+
+    # 0.01 s doubling: attempts at 0, .01, .03, .07, .15, .31, .63 (±20 % jitter) -> at most 7 in
+    # 0.7 s; a retry that reset its failure count would come back every 0.01 s (~70 attempts).
+    attempts, failures = _count_attempts(KubeError(500, "InternalError", "etcd unavailable"), 0.7)
+    assert 4 <= attempts <= 8
+    assert failures == attempts  # every attempt counted as a failure, none reset the backoff
+
+
+def test_a_terminating_namespace_or_a_vanished_object_is_not_retried_hot() -> None:
+    from yardarm.operator.kube import KubeError, NotFoundError
+
+    refused = KubeError(
+        403,
+        "Forbidden",
+        'deployments.apps "x" is forbidden: unable to create new content in namespace ns '
+        "because it is being terminated",
+    )
+    assert _count_attempts(refused, 0.3) == (1, 0)
+    assert _count_attempts(NotFoundError(404, "NotFound", 'modeldeployments "md" not found'), 0.3) == (1, 0)
