@@ -17,6 +17,7 @@ import yaml
 from clusters import LocalCluster
 
 from yardarm.cli import main
+from yardarm.training.errors import QualityGateError
 
 pytestmark = pytest.mark.integration
 
@@ -86,7 +87,11 @@ def _write_status(cluster: LocalCluster, ns: str) -> None:
         ns,
         "trainingrun",
         "iris-logreg-2",
-        {"phase": "Failed", "reason": "QualityGateFailed", "conditions": [_cond("Ready", "False", "Failed")]},
+        {
+            "phase": "Failed",
+            "reason": QualityGateError.default_reason,
+            "conditions": [_cond("Ready", "False", "Failed")],
+        },
     )
     _patch_status(
         cluster,

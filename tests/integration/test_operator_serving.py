@@ -33,6 +33,7 @@ from tests.integration.test_operator_harness import (  # noqa: F401 - fixtures
 from tests.integration.test_operator_training import DATASET_SPEC, profile_dataset, tr_spec
 from yardarm.jobresult import TrainResult, encode_result
 from yardarm.operator import kube, names
+from yardarm.training.errors import QualityGateError
 
 
 def uri_model(digest: str) -> dict[str, Any]:
@@ -184,7 +185,7 @@ def test_a_failed_training_run_stalls_the_model_deployment_with_a_message(operat
     create("TrainingRun", namespace, "bad-tr", tr_spec("bad-data"))
     job_name = names.training_job_name("bad-tr")
     wait_for("job", lambda: kube.get("Job", namespace, job_name))
-    failed = TrainResult(ok=False, exit_code=4, reason="QualityGateFailed", message="accuracy 0.5 < 0.9")
+    failed = TrainResult(ok=False, exit_code=4, reason=QualityGateError.default_reason, message="accuracy 0.5 < 0.9")
     finish_pod(namespace, wait_job_pod(namespace, job_name), exit_code=4, message=encode_result(failed).decode())
     create("ModelDeployment", namespace, "from-bad", {"model": {"trainingRunRef": {"name": "bad-tr"}}})
     wait_for(
@@ -192,7 +193,7 @@ def test_a_failed_training_run_stalls_the_model_deployment_with_a_message(operat
         lambda: cond("ModelDeployment", namespace, "from-bad", "Stalled").get("reason") == "TrainingRunFailed",
     )
     message = cond("ModelDeployment", namespace, "from-bad", "Stalled")["message"]
-    assert "bad-tr failed (QualityGateFailed): accuracy 0.5 < 0.9" in message
+    assert f"bad-tr failed ({QualityGateError.default_reason}): accuracy 0.5 < 0.9" in message
     assert deployment(namespace, "from-bad") is None
 
     create("ModelDeployment", namespace, "from-missing", {"model": {"trainingRunRef": {"name": "nope"}}})

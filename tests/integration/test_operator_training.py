@@ -25,6 +25,7 @@ from yardarm.api.dataset import FeatureSummary
 from yardarm.api.trainingrun import ModelInfo
 from yardarm.jobresult import ProfileResult, TrainResult, encode_result
 from yardarm.operator import kube, names
+from yardarm.training.errors import QualityGateError
 
 DATASET_SPEC: dict[str, Any] = {"source": {"uri": "builtin://iris"}, "target": "target"}
 
@@ -141,18 +142,18 @@ def test_a_missed_quality_gate_shows_its_reason(operator: Any, namespace: str) -
     failed = TrainResult(
         ok=False,
         exit_code=4,
-        reason="QualityGateFailed",
+        reason=QualityGateError.default_reason,
         message="accuracy 0.71 is below the gate 0.9",
         metrics={"accuracy": 0.71},
     )
     finish_pod(namespace, pod, exit_code=4, message=encode_result(failed).decode())
     wait_for("Failed", lambda: status("TrainingRun", namespace, "tr-gate").get("phase") == "Failed")
     stalled = cond("TrainingRun", namespace, "tr-gate", "Stalled")
-    assert stalled["status"] == "True" and stalled["reason"] == "QualityGateFailed"
+    assert stalled["status"] == "True" and stalled["reason"] == QualityGateError.default_reason
     assert "below the gate" in stalled["message"]
     assert status("TrainingRun", namespace, "tr-gate")["metrics"] == {"accuracy": 0.71}
     warnings = [e for e in events_of(namespace, "tr-gate") if e["type"] == "Warning"]
-    assert any(e["reason"] == "QualityGateFailed" for e in warnings)
+    assert any(e["reason"] == QualityGateError.default_reason for e in warnings)
 
 
 def test_an_oom_killed_training_pod_is_reported_as_oomkilled(operator: Any, namespace: str) -> None:

@@ -16,6 +16,8 @@ import pytest
 import yaml
 from lupa import lua51 as lupa_lua51
 
+from yardarm.training.errors import QualityGateError
+
 pytestmark = pytest.mark.unit
 
 REPO = Path(__file__).resolve().parents[2]
@@ -121,7 +123,7 @@ def test_ready_false_without_reconciling_or_stalled_is_still_progressing() -> No
 
 @pytest.mark.parametrize("kind", ["Dataset", "TrainingRun"])
 def test_failed_runs_are_degraded(kind: str) -> None:
-    obj = make(kind, "Failed", cond("Ready", "False", "QualityGateFailed", "accuracy 0.81 < 0.9"))
+    obj = make(kind, "Failed", cond("Ready", "False", QualityGateError.default_reason, "accuracy 0.81 < 0.9"))
     obj["status"]["message"] = "accuracy 0.81 is below the gate 0.9"
     assert health(obj) == ("Degraded", "accuracy 0.81 is below the gate 0.9")
 

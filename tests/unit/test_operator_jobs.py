@@ -11,6 +11,7 @@ from yardarm.jobresult import ProfileResult, TrainResult, encode_result
 from yardarm.operator import names
 from yardarm.operator.config import Config
 from yardarm.operator.jobs import ENV_DATASET, job_outcome, profile_job, training_job
+from yardarm.training.errors import QualityGateError
 
 DS = {
     "apiVersion": "mlops.yardarm.dev/v1alpha1",
@@ -102,10 +103,14 @@ def test_a_complete_job_without_a_result_is_a_failure() -> None:
 
 
 def test_the_result_reason_wins_over_the_job_reason() -> None:
-    failed = TrainResult(ok=False, exit_code=4, reason="QualityGateFailed", message="accuracy 0.5 < 0.9")
+    failed = TrainResult(ok=False, exit_code=4, reason=QualityGateError.default_reason, message="accuracy 0.5 < 0.9")
     terminated = {"terminated": {"exitCode": 4, "message": encode_result(failed).decode()}}
     outcome = job_outcome(job(done("Failed", "PodFailurePolicy", "x")), [pod(terminated)])
-    assert (outcome.state, outcome.reason, outcome.message) == ("Failed", "QualityGateFailed", "accuracy 0.5 < 0.9")
+    assert (outcome.state, outcome.reason, outcome.message) == (
+        "Failed",
+        QualityGateError.default_reason,
+        "accuracy 0.5 < 0.9",
+    )
 
 
 def test_an_oom_kill_is_named_with_the_memory_limit() -> None:
