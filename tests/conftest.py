@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-# Cluster fixtures (control_plane, node_cluster) live in tests/clusters.py.
-pytest_plugins = ["clusters"]
+# Cluster fixtures (control_plane, node_cluster) live in tests/clusters.py; tests/skips.py makes
+# any skipped test fail the run unless YARDARM_ALLOW_SKIPS=1.
+pytest_plugins = ["clusters", "skips"]
 
 REPO = Path(__file__).resolve().parent.parent
 _LAYERS = ("unit", "component", "integration", "e2e")

@@ -12,6 +12,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 CODE_DIRS = ("training", "operator", "serving", "yardarm")
+REASON = re.compile(r"`([A-Z][a-z]+[A-Za-z]*)`")  # a backticked CamelCase word; ALL_CAPS are code names
 
 
 def _reasons_in_code() -> set[str]:
@@ -41,8 +42,8 @@ def _documented_reasons() -> dict[str, set[str]]:
     operator = (REPO / "docs" / "operator.md").read_text(encoding="utf-8")
     job_row = [line for line in operator.splitlines() if line.startswith("| the termination message |")]
     return {
-        "docs/training.md exit-code table": {r for row in rows for r in re.findall(r"`([A-Z][a-z]+[A-Za-z]*)`", row)},
-        "docs/operator.md failure reasons": {r for row in job_row for r in re.findall(r"`([A-Z][a-z]+[A-Za-z]*)`", row)},
+        "docs/training.md exit-code table": {r for row in rows for r in REASON.findall(row)},
+        "docs/operator.md failure reasons": {r for row in job_row for r in REASON.findall(row)},
     }
 
 
