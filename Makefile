@@ -34,10 +34,11 @@ demo: dev
 unit: dev
 	$(BIN)/pytest tests/unit
 
-## lint: ruff lint and format check
+## lint: ruff lint and format check, import-linter contracts (layering), mypy --strict
 lint: dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	bash hack/typecheck.sh imports
 
 format: dev
 	$(BIN)/ruff format .
