@@ -18,7 +18,7 @@ from yardarm.operator.context import Context, Key
 from yardarm.operator.kube import KubeError, NotFoundError
 from yardarm.operator.metrics import QUEUE_DEPTH, RECONCILE_DURATION, RECONCILES
 from yardarm.operator.modeldeployment import monitor_verdict
-from yardarm.operator.workqueue import RetryLater, WorkQueue
+from yardarm.operator.workqueue import RetryLaterError, WorkQueue
 
 log = logging.getLogger("yardarm.operator")
 
@@ -80,7 +80,7 @@ class Controller:
                 return None
             if not exc.transient:
                 log.warning("reconcile %s %s/%s: %s", kind, namespace, name, exc)
-            raise RetryLater(str(exc)) from exc
+            raise RetryLaterError(str(exc)) from exc
         finally:
             elapsed = time.perf_counter() - started
             RECONCILES.labels(kind=kind, result=result).inc()

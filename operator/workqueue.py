@@ -7,7 +7,7 @@ reconcile. The queue guarantees what a level-based operator needs:
   and it runs once more afterwards — bursts of events collapse into one reconcile);
 * a failed reconcile (the handler raised) is retried with exponential backoff per key (0.5 s
   doubling to 60 s); only a reconcile that returns resets the key's failure count, so a
-  handler must *raise* to fail (:class:`RetryLater` for expected failures, logged without a
+  handler must *raise* to fail (:class:`RetryLaterError` for expected failures, logged without a
   traceback) — returning a delay means "succeeded, come back later";
 * a reconcile may ask to run again after a delay (polling a Job, periodic resync).
 """
@@ -25,7 +25,7 @@ K = TypeVar("K", bound=Hashable)
 log = logging.getLogger("yardarm.operator.workqueue")
 
 
-class RetryLater(Exception):
+class RetryLaterError(Exception):
     """An expected failure (an API error, say): retried with backoff, logged in one line."""
 
 
@@ -120,7 +120,7 @@ class WorkQueue(Generic[K]):
                 self._failures.pop(key, None)
             except asyncio.CancelledError:
                 raise
-            except RetryLater as exc:
+            except RetryLaterError as exc:
                 again = self.backoff(key)
                 log.info("reconcile of %s failed: %s; retry %d in %.1fs", key, exc, self._failures[key], again)
             except Exception:
