@@ -3,7 +3,8 @@
 No framework: a dict maps each exact path (built once for the served model's name and version) to
 its handler, bodies are read only by endpoints that need them, and a response is two ``send``
 calls with a pre-rendered body. Bookkeeping that the client does not wait for (drift counters,
-feedback memory, latency histograms, access log) happens *after* the response has been sent.
+latency histograms, access log) happens *after* the response has been sent. Feedback needs no
+memory of past requests: the feedback id carries the prediction (see ``feedback.py``).
 
 Routes (``{name}`` is the model name, ``{version}`` its revision label)::
 
@@ -12,7 +13,7 @@ Routes (``{name}`` is the model name, ``{version}`` its revision label)::
     GET  /v2/models/{name}[/versions/{version}]          model metadata
     GET  /v2/models/{name}[/versions/{version}]/ready    model readiness
     POST /v2/models/{name}[/versions/{version}]/infer    V2 inference
-    POST /v2/models/{name}[/versions/{version}]/feedback ground truth for a past request id
+    POST /v2/models/{name}[/versions/{version}]/feedback ground truth for a past prediction's feedback id
     POST /v1/models/{name}:predict   V1 inference;  GET /v1/models/{name}  V1 status
     GET  /metrics                     Prometheus exposition
 """
@@ -21,8 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import itertools
-import os
+import math
 import time
 import traceback
 from collections.abc import Awaitable, Callable
@@ -37,7 +37,7 @@ from yardarm import __version__ as yardarm_version
 
 from . import codec
 from .errors import RequestError
-from .feedback import FeedbackStore
+from .feedback import FeedbackTokens, ScoredRows
 from .logs import AccessLog, log_event
 from .metrics import DriftCounters, ServingMetrics
 from .model import Batch, Model, Prediction
@@ -93,13 +93,12 @@ class ServingApp:
             on_drop=self.metrics.log_dropped.inc,
             static={"model": name, "revision": revision},
         )
-        self.feedback = FeedbackStore(config.feedback_capacity)
+        self.scored = ScoredRows(config.feedback_capacity)
+        self.tokens: FeedbackTokens | None = None
         self.model: Model | None = None
         self.policy: codec.Policy | None = None
         self.drift: DriftCounters | None = None
         self._metadata = b""
-        self._ids = itertools.count(1)
-        self._id_prefix = os.urandom(4).hex()
         self._tasks: list[asyncio.Task[None]] = []
         self.routes = self._build_routes()
         self._server_metadata = orjson.dumps(
@@ -201,9 +200,6 @@ class ServingApp:
         self.metrics.inference_observe(seconds)
         assert self.drift is not None
         self.drift.add(batch, prediction)
-        predicted = prediction.labels if prediction.labels is not None else prediction.values
-        if predicted is not None:
-            self.feedback.remember(request_id, predicted)
 
     @staticmethod
     def _header_length(scope: Scope) -> int | None:
@@ -252,8 +248,11 @@ class ServingApp:
             raise RequestError(503, f"Model {self.name!r} is not ready yet; it is still loading.")
         return self.model, self.policy
 
-    def _new_id(self) -> str:
-        return f"{self._id_prefix}-{next(self._ids)}"
+    def _feedback_id(self, prediction: Prediction) -> tuple[str | None, str]:
+        """The prediction's feedback token (None if it cannot carry one) and the id to answer with."""
+        assert self.tokens is not None
+        token = self.tokens.issue(prediction.class_index, prediction.values)
+        return token, token or self.tokens.nonce_id()
 
     async def _run(self, model: Model, batch: Batch) -> tuple[Prediction, float]:
         start = time.perf_counter()
@@ -270,41 +269,51 @@ class ServingApp:
         body = await self._body(scope, receive)
         batch, request_id, outputs = codec.parse_v2(body, policy, self._header_length(scope))
         prediction, seconds = await self._run(model, batch)
-        request_id = request_id or self._new_id()
-        return 200, codec.encode_v2(model, prediction, request_id, outputs), (request_id, batch, prediction, seconds)
+        token, generated = self._feedback_id(prediction)
+        request_id = request_id or generated
+        answer = codec.encode_v2(model, prediction, request_id, outputs, token)
+        return 200, answer, (request_id, batch, prediction, seconds)
 
     async def _predict(self, scope: Scope, receive: Receive) -> tuple[int, bytes, Any]:
         model, policy = self._require_model()
         body = await self._body(scope, receive)
         batch, request_id = codec.parse_v1(body, policy)
         prediction, seconds = await self._run(model, batch)
-        request_id = request_id or self._new_id()
-        return 200, codec.encode_v1(model, prediction, request_id), (request_id, batch, prediction, seconds)
+        token, generated = self._feedback_id(prediction)
+        request_id = request_id or generated
+        answer = codec.encode_v1(model, prediction, request_id, token)
+        return 200, answer, (request_id, batch, prediction, seconds)
 
     async def _feedback(self, scope: Scope, receive: Receive) -> tuple[int, bytes, Any]:
         model, _ = self._require_model()
+        assert self.tokens is not None
         doc = codec.loads(await self._body(scope, receive))
         if type(doc) is not dict:
             raise RequestError(400, "Feedback must be a JSON object with 'id' and 'label' (or 'value').")
         feedback_id = doc.get("id")
         if type(feedback_id) is not str or not feedback_id:
-            raise RequestError(400, "Feedback needs 'id', the id of a recent inference request.")
+            raise RequestError(400, "Feedback needs 'id', the feedback id of a recent inference response.")
         labels = self.metrics.labels
+        result: dict[str, object]
         if model.task == "classification":
-            label = doc.get("label")
-            if type(label) not in (str, int):
-                raise RequestError(400, "Feedback for a classifier needs 'label', the true class (a string).")
-            predicted = self.feedback.take(feedback_id)
-            correct = str(label) == predicted
+            label = _true_label(doc.get("label"), model.class_labels)
+            scored = self.tokens.read(feedback_id)
+            self.scored.mark(scored.key, feedback_id)
+            index = scored.class_index
+            classes = model.class_labels or []
+            predicted = classes[index] if index is not None and index < len(classes) else None
+            correct = label == predicted
             self.metrics.feedback.labels(*labels, "correct" if correct else "incorrect").inc()
-            result: dict[str, object] = {"id": feedback_id, "label": str(label), "predicted": predicted}
-            result["correct"] = correct
+            result = {"id": feedback_id, "label": label, "predicted": predicted, "correct": correct}
         else:
-            value = doc.get("value")
-            if type(value) not in (int, float):
-                raise RequestError(400, "Feedback for a regressor needs 'value', the true number.")
-            predicted_value = float(self.feedback.take(feedback_id))  # type: ignore[arg-type]
-            squared = (float(value) - predicted_value) ** 2
+            value = _true_value(doc.get("value"))
+            scored = self.tokens.read(feedback_id)
+            predicted_value = scored.value if scored.value is not None else math.nan
+            error = value - predicted_value
+            squared = error * error
+            if not math.isfinite(squared):
+                raise RequestError(400, f"Feedback value {value!r} is too far from the prediction to score.")
+            self.scored.mark(scored.key, feedback_id)
             self.metrics.feedback.labels(*labels, "scored").inc()
             self.metrics.squared_error.observe(squared)
             result = {"id": feedback_id, "value": value, "predicted": predicted_value, "squared_error": squared}
@@ -366,6 +375,12 @@ class ServingApp:
             return
         self.policy = codec.Policy(model, allow_missing=self.config.allow_missing)
         self.drift = self.metrics.attach_model(model)
+        classifier = model.task == "classification"
+        self.tokens = FeedbackTokens(
+            model.digest,
+            n_classes=len(model.class_labels or []) if classifier else None,
+            float64=not classifier and model.output_datatypes[model.label_output] == "FP64",
+        )
         self._metadata = orjson.dumps(model.metadata())
         self.model = model
         self.metrics.ready.set(1)
@@ -382,3 +397,27 @@ class ServingApp:
             threads=model.threads,
             load_seconds=round(time.perf_counter() - start, 3),
         )
+
+
+def _true_label(label: object, classes: list[str] | None) -> str:
+    """The true class of classifier feedback, refused with 400 unless it is one of the model's classes."""
+    if type(label) is not str and type(label) is not int:
+        raise RequestError(400, "Feedback for a classifier needs 'label', the true class (a string).")
+    text = str(label)
+    if classes is not None and text not in classes:
+        shown = ", ".join(map(repr, classes[:20])) + (", ..." if len(classes) > 20 else "")
+        raise RequestError(400, f"Label {text[:80]!r} is not a class of this model; its classes are {shown}.")
+    return text
+
+
+def _true_value(value: object) -> float:
+    """The true number of regressor feedback, refused with 400 unless it is a finite number."""
+    if type(value) is not int and type(value) is not float:
+        raise RequestError(400, "Feedback for a regressor needs 'value', the true number.")
+    try:
+        number = float(value)
+    except OverflowError:
+        number = math.inf
+    if not math.isfinite(number):
+        raise RequestError(400, "Feedback 'value' must be a finite number within double precision.")
+    return number

@@ -187,7 +187,7 @@ def iris_server(iris: tuple[str, Path]) -> Iterator[Server]:
 @pytest.fixture(scope="module")
 def diabetes_server(diabetes: tuple[str, Path]) -> Iterator[Server]:
     digest, path = diabetes
-    server = start_server(path, "--model-name", "diabetes", "--feedback-capacity", "4", digest=digest)
+    server = start_server(path, "--model-name", "diabetes", digest=digest)
     yield server
     server.stop()
 
@@ -498,62 +498,160 @@ def _has(samples: dict, name: str, labels: dict[str, str]) -> bool:
 # -- feedback ---------------------------------------------------------------------------------------
 
 
-def test_feedback_scores_classifier_predictions_by_request_and_row_id(iris_server: Server) -> None:
+def test_feedback_scores_classifier_predictions_by_feedback_id_and_row(iris_server: Server) -> None:
     c = iris_server.client
     single = c.post("/v2/models/iris/infer", json=per_feature_body(IRIS_ROWS[:1], id="fb-one")).json()
+    assert single["id"] == "fb-one"  # the client's id is echoed; the feedback id is beside it
+    one = single["parameters"]["feedback_id"]
     predicted = single["outputs"][0]["data"][0]
-    batch = c.post("/v1/models/iris:predict", json={"instances": IRIS_ROWS[:2], "id": "fb-two"}).json()
+    batch = c.post("/v1/models/iris:predict", json={"instances": IRIS_ROWS[:2]}).json()
+    two = batch["feedback_id"]
+    assert batch["id"] == two  # a generated id is the feedback id itself
     before = metric_samples(iris_server)
 
-    ok = c.post("/v2/models/iris/feedback", json={"id": "fb-one", "label": predicted})
+    ok = c.post("/v2/models/iris/feedback", json={"id": one, "label": predicted})
     assert ok.status_code == 200, ok.text
     assert ok.json()["correct"] is True
-    again = c.post("/v2/models/iris/feedback", json={"id": "fb-one", "label": predicted})
+    again = c.post("/v2/models/iris/feedback", json={"id": one, "label": predicted})
     assert again.status_code == 409
     wrong = "virginica" if batch["predictions"][1] != "virginica" else "setosa"
-    miss = c.post("/v2/models/iris/versions/3/feedback", json={"id": "fb-two:1", "label": wrong})
-    assert miss.json() == {"id": "fb-two:1", "label": wrong, "predicted": batch["predictions"][1], "correct": False}
-    whole = c.post("/v2/models/iris/feedback", json={"id": "fb-two", "label": "setosa"})
+    miss = c.post("/v2/models/iris/versions/3/feedback", json={"id": f"{two}:1", "label": wrong})
+    assert miss.json() == {"id": f"{two}:1", "label": wrong, "predicted": batch["predictions"][1], "correct": False}
+    whole = c.post("/v2/models/iris/feedback", json={"id": two, "label": "setosa"})
     assert whole.status_code == 400
-    assert "'fb-two:<row>'" in whole.json()["error"]
-    for unknown in ("nope", "fb-two:2", "fb-two:x"):
+    assert f"'{two}:<row>'" in whole.json()["error"]
+    for unknown, status in (("fb-one", 404), (f"{two}:2", 404), (f"{two}:x", 400), (f"{two}:\u0661", 400)):
         response = c.post("/v2/models/iris/feedback", json={"id": unknown, "label": "setosa"})
-        assert response.status_code == 404, unknown
-        assert "unknown or was evicted" in response.json()["error"]
-    assert c.post("/v2/models/iris/feedback", json={"id": "fb-two:0"}).status_code == 400
+        assert response.status_code == status, unknown
+    assert c.post("/v2/models/iris/feedback", json={"id": f"{two}:0"}).status_code == 400
+    not_a_class = c.post("/v2/models/iris/feedback", json={"id": f"{two}:0", "label": "rose"})
+    assert not_a_class.status_code == 400
+    assert "'rose' is not a class of this model" in not_a_class.json()["error"]
+    assert c.post("/v2/models/iris/feedback", json={"id": f"{two}:0", "label": "setosa"}).status_code == 200
 
     after = metric_samples(iris_server)
     base = {"model": "iris", "revision": "3"}
+    counted = {}
     for outcome in ("correct", "incorrect"):
         old = (
             sample(before, "yardarm_feedback_total", outcome=outcome, **base)
             if _has(before, "yardarm_feedback_total", {"outcome": outcome})
             else 0
         )
-        assert sample(after, "yardarm_feedback_total", outcome=outcome, **base) - old == 1
+        counted[outcome] = sample(after, "yardarm_feedback_total", outcome=outcome, **base) - old
+    expected_row0 = "correct" if batch["predictions"][0] == "setosa" else "incorrect"
+    assert counted == {"correct": 1 + (expected_row0 == "correct"), "incorrect": 1 + (expected_row0 == "incorrect")}
 
 
-def test_feedback_for_regression_sums_squared_error_and_forgets_beyond_capacity(diabetes_server: Server) -> None:
+def test_feedback_for_regression_sums_squared_error(diabetes_server: Server, iris_server: Server) -> None:
     c = diabetes_server.client
     ids = []
-    for i in range(6):  # capacity is 4 rows: the first two requests are forgotten
+    for i in range(3):
         body = {"inputs": [{"name": "input", "shape": [1, 10], "datatype": "FP32", "data": [0.01 * i] * 10}]}
         response = c.post("/v2/models/diabetes/infer", json=body).json()
-        ids.append((response["id"], response["outputs"][0]["data"][0]))
-    forgotten = c.post("/v2/models/diabetes/feedback", json={"id": ids[0][0], "value": 100.0})
-    assert forgotten.status_code == 404
+        ids.append((response["parameters"]["feedback_id"], response["outputs"][0]["data"][0]))
     (rid, predicted) = ids[-1]
     ok = c.post("/v2/models/diabetes/feedback", json={"id": rid, "value": predicted + 2.0})
     assert ok.status_code == 200, ok.text
+    assert ok.json()["predicted"] == predicted  # exactly what the model answered
     assert ok.json()["squared_error"] == pytest.approx(4.0, rel=1e-5)
     assert c.post("/v2/models/diabetes/feedback", json={"id": ids[-2][0], "label": "x"}).status_code == 400
+    for value in (10**400, 1e300):
+        assert (
+            c.post("/v2/models/diabetes/feedback", content=f'{{"id":"{ids[0][0]}","value":{value}}}').status_code == 400
+        )
+    # A feedback id of another model (the iris server's) is refused, not scored against this one.
+    foreign = iris_server.client.post("/v1/models/iris:predict", json={"instances": IRIS_ROWS[:1]}).json()
+    response = c.post("/v2/models/diabetes/feedback", json={"id": foreign["feedback_id"], "value": 1.0})
+    assert response.status_code == 410
+    assert "another model" in response.json()["error"]
     samples = metric_samples(diabetes_server)
     base = {"model": "diabetes", "revision": "1"}
     assert sample(samples, "yardarm_feedback_squared_error_count", **base) == 1
     assert sample(samples, "yardarm_feedback_squared_error_sum", **base) == pytest.approx(4.0, rel=1e-5)
     assert sample(samples, "yardarm_feedback_total", outcome="scored", **base) == 1
     # Regression predictions are counted into the numeric prediction bins.
-    assert sum(v for (n, _), v in samples.items() if n == "yardarm_prediction_bin_total") >= 6
+    assert sum(v for (n, _), v in samples.items() if n == "yardarm_prediction_bin_total") >= 3
+
+
+def test_feedback_works_on_any_replica_and_after_a_restart(iris: tuple[str, Path]) -> None:
+    """Two replicas with no shared state, as behind a plain Service: wherever feedback lands, it counts."""
+    digest, path = iris
+    replicas = [start_server(path, "--model-name", "iris", digest=digest) for _ in range(2)]
+    truth = {"setosa": "setosa", "versicolor": "virginica", "virginica": "virginica"}  # one class always wrong
+    try:
+        pending: list[tuple[str, str, str]] = []  # feedback id, true label, predicted label
+        for i in range(20):  # predictions alternate between the replicas, as a Service spreads them
+            rows = [IRIS_ROWS[i % 3], IRIS_ROWS[(i + 1) % 3]]
+            answer = replicas[i % 2].client.post("/v1/models/iris:predict", json={"instances": rows}).json()
+            for row, predicted in enumerate(answer["predictions"]):
+                pending.append((f"{answer['feedback_id']}:{row}", truth[predicted], predicted))
+        assert {p for _, _, p in pending} >= {"setosa", "virginica"}
+
+        def send(replica: Server, items: list[tuple[str, str, str]]) -> dict[str, int]:
+            outcomes = {"correct": 0, "incorrect": 0}
+            for feedback_id, label, predicted in items:
+                response = replica.client.post("/v2/models/iris/feedback", json={"id": feedback_id, "label": label})
+                assert response.status_code == 200, response.text
+                assert response.json()["predicted"] == predicted
+                outcomes["correct" if label == predicted else "incorrect"] += 1
+            return outcomes
+
+        # Every prediction of replica 0 goes to replica 1 and vice versa: none to the pod that made it.
+        first = send(replicas[0], pending[2:20:4] + pending[3:20:4])
+        send(replicas[1], pending[0:20:4] + pending[1:20:4])
+        replicas[1].stop()  # a pod restart: the new process never saw any of these predictions
+        replicas[1] = start_server(path, "--model-name", "iris", digest=digest)
+        after_restart = send(replicas[1], pending[20:])
+        repeat = replicas[1].client.post("/v2/models/iris/feedback", json={"id": pending[20][0], "label": "setosa"})
+        assert repeat.status_code == 409
+        for replica, expected in zip(replicas, (first, after_restart), strict=True):
+            samples = metric_samples(replica)
+            counted = {
+                outcome: sample(samples, "yardarm_feedback_total", outcome=outcome)
+                if _has(samples, "yardarm_feedback_total", {"outcome": outcome})
+                else 0
+                for outcome in expected
+            }
+            assert counted == expected
+    finally:
+        for replica in replicas:
+            replica.stop()
+
+
+_feedback_ids = st.one_of(
+    st.text(max_size=60),
+    st.builds(lambda t, s: f"{t}:{s}", st.sampled_from(["", "r1", "AAAA", "x" * 40]), st.text(max_size=6)),
+)
+_json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=10),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner, max_size=4),
+    max_leaves=12,
+)
+_feedback_bodies = st.one_of(
+    _json_values,
+    st.fixed_dictionaries(
+        {"id": _feedback_ids | _json_values},
+        optional={"label": st.text(max_size=12) | _json_values, "value": _json_values},
+    ),
+)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(body=_feedback_bodies, suffix=st.text(max_size=4), model=st.sampled_from(["iris", "diabetes"]))
+def test_fuzzed_feedback_never_gets_a_server_error(
+    iris_server: Server, diabetes_server: Server, body: object, suffix: str, model: str
+) -> None:
+    server = iris_server if model == "iris" else diabetes_server
+    if isinstance(body, dict) and suffix:  # aim at a real feedback id with a mangled row
+        path = "/v1/models/iris:predict" if model == "iris" else "/v1/models/diabetes:predict"
+        rows = IRIS_ROWS[:2] if model == "iris" else [[0.01] * 10] * 2
+        body["id"] = server.client.post(path, json={"instances": rows}).json()["feedback_id"] + ":" + suffix
+    content = json.dumps(body, allow_nan=True).encode()
+    response = server.client.post(f"/v2/models/{model}/feedback", content=content)
+    assert response.status_code in (200, 400, 404, 409, 410), response.text
+    if response.status_code != 200:
+        assert response.json()["error"]
 
 
 # -- lifecycle --------------------------------------------------------------------------------------
