@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 import numpy as np
@@ -754,6 +755,84 @@ def test_stock_tritonclient_reads_metadata_and_infers(
         assert result.as_numpy("label").shape == (2, 1)
     finally:
         client.close()
+
+
+_NUMPY_OF = {"FP32": np.float32, "FP64": np.float64, "INT64": np.int64, "BYTES": np.object_}
+
+
+def generic_v2_infer(triton: Any, server: Server, model: str, columns: dict[str, list[Any]], binary: bool) -> Any:
+    """What a generic V2 client does knowing only the metadata: build each advertised input.
+
+    ``columns`` is the user's data by feature name. An advertised input named as a feature takes
+    that column; any other input takes all features as a matrix in ``parameters.features`` order.
+    The declared output datatypes and shapes must be what the answer carries.
+    """
+    client = triton.InferenceServerClient(url=server.url.removeprefix("http://"))
+    try:
+        meta = client.get_model_metadata(model)
+        rows = len(next(iter(columns.values())))
+        inputs = []
+        for spec in meta["inputs"]:
+            shape = [rows if d == -1 else d for d in spec["shape"]]
+            if spec["name"] in columns:
+                data: Any = columns[spec["name"]]
+            else:
+                data = [[columns[f][r] for f in meta["parameters"]["features"]] for r in range(rows)]
+            array = np.asarray(data, dtype=_NUMPY_OF[spec["datatype"]]).reshape(shape)
+            tensor = triton.InferInput(spec["name"], shape, spec["datatype"])
+            tensor.set_data_from_numpy(array, binary_data=binary)
+            inputs.append(tensor)
+        outputs = [triton.InferRequestedOutput(o["name"], binary_data=binary) for o in meta["outputs"]]
+        result = client.infer(model, inputs, outputs=outputs)
+        for declared in meta["outputs"]:
+            answered = result.get_output(declared["name"])
+            assert answered["datatype"] == declared["datatype"], declared
+            assert len(answered["shape"]) == len(declared["shape"]), declared
+            assert all(d in (-1, a) for d, a in zip(declared["shape"], answered["shape"], strict=True)), declared
+            assert result.as_numpy(declared["name"]).shape[0] == rows
+        return result
+    finally:
+        client.close()
+
+
+@pytest.mark.parametrize("binary", [True, False], ids=["binary-tensors", "json-tensors"])
+def test_a_generic_client_builds_working_requests_from_the_metadata_alone(
+    iris_server: Server,
+    diabetes_server: Server,
+    iris: tuple[str, Path],
+    diabetes: tuple[str, Path],
+    iris_bundle: tuple[Path, str],
+    binary: bool,
+) -> None:
+    triton = pytest.importorskip("tritonclient.http")
+    # Mixed numeric + categorical: one input per feature is advertised (and works).
+    mixed = {name: [row[j] for row in IRIS_ROWS] for j, name in enumerate(IRIS_FEATURES)}
+    result = generic_v2_infer(triton, iris_server, "iris", mixed, binary)
+    label, probabilities = reference(iris[1], IRIS_ROWS)
+    assert [v.decode() if isinstance(v, bytes) else v for v in result.as_numpy("label").tolist()] == label.tolist()
+    np.testing.assert_allclose(result.as_numpy("probabilities"), probabilities, rtol=1e-6)
+    # All-numeric regressor: the [N, F] matrix is advertised.
+    manifest, _ = read_bundle(diabetes[1])
+    rows = [[0.01 * i - 0.005 * j for j in range(10)] for i in range(4)]
+    columns = {f.name: [row[j] for row in rows] for j, f in enumerate(manifest.inputs)}
+    assert [i["shape"] for i in diabetes_server.client.get("/v2/models/diabetes").json()["inputs"]] == [[-1, 10]]
+    result = generic_v2_infer(triton, diabetes_server, "diabetes", columns, binary)
+    (expected,) = reference(diabetes[1], rows)
+    np.testing.assert_allclose(result.as_numpy("label"), expected, rtol=1e-6)
+    # All-numeric classifier whose graph emits integer classes: labels are BYTES, as declared.
+    directory, digest = iris_bundle[:2]
+    manifest, _ = read_bundle(directory)
+    rows = [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3], [5.9, 3.0, 4.2, 1.5]]
+    columns = {f.name: [row[j] for row in rows] for j, f in enumerate(manifest.inputs)}
+    server = start_server(directory, "--model-name", "numeric", digest=digest)
+    try:
+        result = generic_v2_infer(triton, server, "numeric", columns, binary)
+        label, probabilities = reference(directory, rows)
+        answered = [v.decode() if isinstance(v, bytes) else v for v in result.as_numpy("label").tolist()]
+        assert answered == [manifest.class_labels[int(v)] for v in label]  # type: ignore[index]
+        np.testing.assert_allclose(result.as_numpy("probabilities"), probabilities, rtol=1e-6)
+    finally:
+        assert server.stop() == 0
 
 
 # -- fuzz: whatever a client sends, a mistake is a 4xx with a message, never a 500 -----------------
