@@ -156,7 +156,8 @@ class ServingApp:
             status, body = error.status, _error(error.message)
         else:
             endpoint, method, handler = route
-            if scope["method"] != method:
+            # HEAD is GET without the body (uvicorn sends the headers only).
+            if scope["method"] != method and not (scope["method"] == "HEAD" and method == "GET"):
                 status, body = 405, _error(f"{path} takes {method}, not {scope['method']}.")
             else:
                 if endpoint in ("infer", "predict"):

@@ -10,6 +10,7 @@ SIGTERM stops accepting connections, lets in-flight requests finish (up to
 from __future__ import annotations
 
 import argparse
+import re
 import signal
 import sys
 from pathlib import Path
@@ -20,7 +21,8 @@ from yardarm.bundle import BundleError, read_bundle, sha256_bytes
 
 from .app import ServeConfig, ServingApp
 from .cgroup import intra_op_threads
-from .logs import log_event
+from .http import ConnectionLimits, guarded_protocol
+from .logs import UVICORN_LOG_CONFIG, log_event
 from .model import Model
 
 
@@ -49,12 +51,63 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="fraction of successful requests written to the access log (errors always are)",
     )
     parser.add_argument("--graceful-timeout", type=float, default=25.0, help="seconds to drain on SIGTERM")
+    limits = ConnectionLimits()
+    parser.add_argument(
+        "--header-timeout",
+        type=_positive,
+        default=limits.header_timeout,
+        help="seconds a request's line and headers may take to arrive, in total (default %(default)g)",
+    )
+    parser.add_argument(
+        "--body-timeout",
+        type=_positive,
+        default=limits.body_timeout,
+        help="seconds a request body may take to arrive after its headers, in total (default %(default)g)",
+    )
+    parser.add_argument(
+        "--keep-alive-timeout",
+        type=_positive,
+        default=limits.keep_alive_timeout,
+        help="seconds an idle keep-alive connection is kept open (default %(default)g)",
+    )
+    parser.add_argument(
+        "--max-connections",
+        type=int,
+        default=limits.max_connections,
+        help="open connections beyond this are answered 503 and closed (default %(default)d)",
+    )
+    parser.add_argument(
+        "--max-header-bytes",
+        type=int,
+        default=limits.max_header_bytes,
+        help="request line + headers larger than this are answered 431 (default %(default)d)",
+    )
     parser.add_argument("--no-warmup", action="store_true", help="skip warm-up inferences (tests only)")
     return parser.parse_args(argv)
 
 
+def _positive(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, not {text!r}")
+    return value
+
+
+#: A bundle digest as the operator and ``bundle.json`` write it.
+DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.digest is not None and not DIGEST.fullmatch(args.digest):
+        log_event(
+            "error",
+            "invalid --digest",
+            digest=args.digest,
+            error="--digest must be 'sha256:' followed by 64 lowercase hex digits; this is a format error, "
+            "not a digest mismatch",
+        )
+        return 2
     try:
         manifest, model_bytes = read_bundle(args.bundle, args.digest)
     except (BundleError, ValueError, OSError) as exc:
@@ -98,10 +151,22 @@ def main(argv: list[str] | None = None) -> int:
             host=args.host,
             port=args.port,
             loop="uvloop",
-            http="httptools",
+            http=guarded_protocol(
+                ConnectionLimits(
+                    header_timeout=args.header_timeout,
+                    body_timeout=args.body_timeout,
+                    keep_alive_timeout=args.keep_alive_timeout,
+                    max_connections=args.max_connections,
+                    max_header_bytes=args.max_header_bytes,
+                ),
+                app.metrics,
+            ),
+            ws="none",
             lifespan="on",
             access_log=False,
+            log_config=UVICORN_LOG_CONFIG,
             log_level="warning",
+            timeout_keep_alive=args.keep_alive_timeout,  # type: ignore[arg-type]
             server_header=False,
             date_header=False,
             timeout_graceful_shutdown=args.graceful_timeout,

@@ -11,23 +11,19 @@ import json
 import signal
 import socket
 import subprocess
-import sys
-import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import httpx
 import numpy as np
 import onnxruntime as ort
 import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from prometheus_client.parser import text_string_to_metric_families
+from serve_process import SERVE, Server, free_port, has, metric_samples, sample, start_server
 
 from yardarm.bundle import (
     OTHER,
@@ -35,8 +31,6 @@ from yardarm.bundle import (
 )
 
 pytestmark = pytest.mark.component
-
-SERVE = Path(sys.executable).with_name("yardarm-serve")
 
 
 # -- bundles ---------------------------------------------------------------------------------------
@@ -73,91 +67,6 @@ def train_mixed_bundle(directory: Path) -> tuple[str, Path]:
         now=datetime(2026, 1, 1, tzinfo=UTC),
     )
     return outcome.digest, outcome.bundle_dir
-
-
-# -- the server process ----------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@dataclass(repr=False)
-class Server:
-    """A running ``yardarm-serve`` process and a client bound to it."""
-
-    process: subprocess.Popen[bytes]
-    url: str
-    client: httpx.Client
-    log: list[bytes]
-    pump: threading.Thread
-
-    def __repr__(self) -> str:
-        return f"Server({self.url})"
-
-    def stop(self) -> int:
-        self.client.close()
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-        code = self.process.wait(timeout=30)
-        self.pump.join(timeout=5)
-        assert self.process.stdout is not None
-        self.process.stdout.close()
-        return code
-
-
-def start_server(bundle: Path, *args: str, digest: str | None = None, wait_ready: bool = True) -> Server:
-    port = free_port()
-    cmd = [str(SERVE), "--bundle", str(bundle), "--host", "127.0.0.1", "--port", str(port), "--threads", "1"]
-    if digest:
-        cmd += ["--digest", digest]
-    process = subprocess.Popen([*cmd, *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    log: list[bytes] = []
-
-    def pump() -> None:
-        assert process.stdout is not None
-        for line in process.stdout:
-            log.append(line)
-
-    reader = threading.Thread(target=pump, daemon=True)
-    reader.start()
-    url = f"http://127.0.0.1:{port}"
-    client = httpx.Client(base_url=url, timeout=10)
-    server = Server(process, url, client, log, reader)
-    if wait_ready:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                raise RuntimeError(f"server exited {process.returncode}: {b''.join(log).decode()}")
-            try:
-                if client.get("/v2/health/ready").status_code == 200:
-                    return server
-            except httpx.TransportError:
-                pass
-            time.sleep(0.05)
-        server.stop()
-        raise RuntimeError("server did not become ready")
-    return server
-
-
-def metric_samples(server: Server) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    """Every sample of ``/metrics`` by (name, sorted labels)."""
-    response = server.client.get("/metrics")
-    assert response.status_code == 200
-    assert response.headers["content-type"].startswith("text/plain")
-    out = {}
-    for family in text_string_to_metric_families(response.text):
-        for sample in family.samples:
-            out[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
-    return out
-
-
-def sample(samples: dict, name: str, **labels: str) -> float:
-    matches = [v for (n, lab), v in samples.items() if n == name and labels.items() <= dict(lab).items()]
-    assert matches, f"no sample {name} {labels}"
-    return sum(matches)
 
 
 # -- fixtures ---------------------------------------------------------------------------------------
@@ -450,7 +359,7 @@ def test_metrics_count_requests_latency_and_every_input_into_the_reference_bins(
     after = metric_samples(iris_server)
 
     def delta(name: str, **labels: str) -> float:
-        return sample(after, name, **labels) - (sample(before, name, **labels) if _has(before, name, labels) else 0)
+        return sample(after, name, **labels) - (sample(before, name, **labels) if has(before, name, labels) else 0)
 
     base = {"model": "iris", "revision": "3"}
     assert delta("yardarm_requests_total", endpoint="infer", code="200", **base) == 1
@@ -479,21 +388,17 @@ def test_metrics_count_requests_latency_and_every_input_into_the_reference_bins(
     first = profiles["sepal_length"]
     ref = sample(after, "yardarm_feature_bin_reference_ratio", feature="sepal_length", bin="0", **base)
     assert ref == pytest.approx(first.proportions[0])
-    assert _has(
+    assert has(
         after, "yardarm_feature_bin_reference_ratio", {"bin": "0", "lower": "-Inf", "upper": repr(first.edges[0])}
     )
     color = profiles["color"]
-    assert _has(after, "yardarm_feature_bin_reference_ratio", {"feature": "color", "category": OTHER})
+    assert has(after, "yardarm_feature_bin_reference_ratio", {"feature": "color", "category": OTHER})
     # Predictions are counted into the prediction profile's categories (class labels).
     pred_bins = manifest.profile.predictions.bins  # type: ignore[union-attr]
     for label in set(labels):
         b = str(pred_bins.categories.index(label))  # type: ignore[union-attr]
         assert delta("yardarm_prediction_bin_total", bin=b, **base) == labels.count(label)
     assert color.kind == "categorical"
-
-
-def _has(samples: dict, name: str, labels: dict[str, str]) -> bool:
-    return any(n == name and labels.items() <= dict(lab).items() for (n, lab) in samples)
 
 
 # -- feedback ---------------------------------------------------------------------------------------
@@ -536,7 +441,7 @@ def test_feedback_scores_classifier_predictions_by_feedback_id_and_row(iris_serv
     for outcome in ("correct", "incorrect"):
         old = (
             sample(before, "yardarm_feedback_total", outcome=outcome, **base)
-            if _has(before, "yardarm_feedback_total", {"outcome": outcome})
+            if has(before, "yardarm_feedback_total", {"outcome": outcome})
             else 0
         )
         counted[outcome] = sample(after, "yardarm_feedback_total", outcome=outcome, **base) - old
@@ -610,7 +515,7 @@ def test_feedback_works_on_any_replica_and_after_a_restart(iris: tuple[str, Path
             samples = metric_samples(replica)
             counted = {
                 outcome: sample(samples, "yardarm_feedback_total", outcome=outcome)
-                if _has(samples, "yardarm_feedback_total", {"outcome": outcome})
+                if has(samples, "yardarm_feedback_total", {"outcome": outcome})
                 else 0
                 for outcome in expected
             }
