@@ -30,6 +30,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import hmac
 import os
 import struct
 from collections import OrderedDict
@@ -60,8 +61,11 @@ class Scored:
     value: float | None  # regressors
 
 
+_URLSAFE = bytes.maketrans(b"+/", b"-_")
+
+
 def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+    return binascii.b2a_base64(data, newline=False).translate(_URLSAFE).rstrip(b"=").decode("ascii")
 
 
 def _unb64(text: str) -> bytes | None:
@@ -78,7 +82,7 @@ class FeedbackTokens:
 
     def __init__(self, digest: str, *, n_classes: int | None, float64: bool = False) -> None:
         key = hashlib.sha256(digest.encode()).digest()
-        self._key = key
+        self._hasher = hashlib.blake2b(digest_size=_CHECK, key=key)  # copied per token: no re-keying
         self._tag = key[:4]
         self.n_classes = n_classes
         if n_classes is not None:
@@ -100,9 +104,13 @@ class FeedbackTokens:
         self._counter = (self._counter + 1) & 0xFFFFFFFF
         return self._prefix + self._counter.to_bytes(4, "big")
 
+    def _check(self, body: bytes) -> bytes:
+        hasher = self._hasher.copy()
+        hasher.update(body)
+        return hasher.digest()
+
     def _seal(self, body: bytes) -> str:
-        check = hashlib.blake2b(body, digest_size=_CHECK, key=self._key).digest()
-        return _b64(body + check)
+        return _b64(body + self._check(body))
 
     def issue(self, class_index: np.ndarray | None, values: np.ndarray | None) -> str | None:
         """A token for one request's predictions, or None when they cannot be carried."""
@@ -146,7 +154,7 @@ class FeedbackTokens:
                 f"Feedback id {feedback_id!r} was issued by another model; this server serves a different "
                 "model digest, so the prediction cannot be scored here.",
             )
-        if hashlib.blake2b(body, digest_size=_CHECK, key=self._key).digest() != check or bits != self._bits:
+        if not hmac.compare_digest(self._check(body), check) or bits != self._bits:
             raise _unknown(feedback_id)
         payload = body[_HEAD.size :]
         if len(payload) != -(-rows * bits // 8):
@@ -183,13 +191,22 @@ def _unknown(feedback_id: str) -> RequestError:
     )
 
 
+#: Up to this many rows, packing in Python integers is faster than numpy's fixed call overhead.
+_SMALL = 64
+
+
 def _pack(index: np.ndarray, bits: int) -> bytes:
     """Class indices at ``bits`` bits each, most significant bit first, padded to whole bytes."""
-    if bits > 32:
-        raise ValueError("class index wider than 32 bits")
-    values = np.asarray(index, dtype=">u4")
-    as_bits = np.unpackbits(values.view(np.uint8).reshape(-1, 4), axis=1)[:, 32 - bits :]
-    return np.packbits(as_bits.reshape(-1)).tobytes()
+    rows = len(index)
+    if rows <= _SMALL:
+        packed = 0
+        for value in index.tolist():
+            packed = packed << bits | value
+        pad = -rows * bits % 8
+        return (packed << pad).to_bytes((rows * bits + pad) // 8, "big")
+    shifts = np.arange(bits - 1, -1, -1, dtype=np.int64)
+    as_bits = (np.asarray(index, dtype=np.int64)[:, None] >> shifts) & 1
+    return np.packbits(as_bits.astype(np.uint8).reshape(-1)).tobytes()
 
 
 def _unpack_one(payload: bytes, bits: int, row: int) -> int:
