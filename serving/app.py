@@ -35,7 +35,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from yardarm import __version__ as yardarm_version
 
-from . import codec
+from . import codec, grpc_service
 from .errors import RequestError
 from .feedback import FeedbackTokens, ScoredRows
 from .logs import AccessLog, log_event
@@ -60,6 +60,10 @@ class ServeConfig:
     access_log_sample: float = 1.0
     #: Batches with more rows than this run in a worker thread so the event loop keeps serving.
     executor_rows: int = 1024
+    #: ``host:port`` of the gRPC Open Inference Protocol service; None serves REST only.
+    grpc_address: str | None = None
+    #: Seconds the gRPC service lets in-flight calls finish at shutdown.
+    grpc_grace: float = 5.0
 
 
 class _ClientGoneError(Exception):
@@ -100,6 +104,7 @@ class ServingApp:
         self.drift: DriftCounters | None = None
         self._metadata = b""
         self._tasks: list[asyncio.Task[None]] = []
+        self._grpc: Any = None  # grpc.aio.Server when --grpc-port is set
         self.routes = self._build_routes()
         self._server_metadata = orjson.dumps(
             {"name": "yardarm", "version": yardarm_version, "extensions": ["yardarm_feedback"]}
@@ -188,14 +193,20 @@ class ServingApp:
         finally:
             if in_flight is not None:
                 in_flight.dec()
-        # Everything below runs after the client has its answer.
+        self.finish(endpoint, scope["method"], path, status, start, after)
+
+    def finish(self, endpoint: str, method: str, path: str, status: int, start: float, after: Any) -> None:
+        """Bookkeeping after the client has its answer (REST and gRPC): drift, metrics, access log.
+
+        ``after`` is what an inference handler returned beside its answer, else None.
+        """
         request_id = None
         if after is not None:
             request_id = after[0]
             self._account(*after)
         seconds = time.perf_counter() - start
         self.metrics.request_done(endpoint, status, seconds)
-        self.access.record(scope["method"], path, status, seconds, request_id)
+        self.access.record(method, path, status, seconds, request_id)
 
     def _account(self, request_id: str, batch: Batch, prediction: Prediction, seconds: float) -> None:
         self.metrics.inference_observe(seconds)
@@ -244,18 +255,18 @@ class ServingApp:
             chunks.append(chunk)
         return b"".join(chunks)
 
-    def _require_model(self) -> tuple[Model, codec.Policy]:
+    def require_model(self) -> tuple[Model, codec.Policy]:
         if self.model is None or self.policy is None:
             raise RequestError(503, f"Model {self.name!r} is not ready yet; it is still loading.")
         return self.model, self.policy
 
-    def _feedback_id(self, prediction: Prediction) -> tuple[str | None, str]:
+    def feedback_id(self, prediction: Prediction) -> tuple[str | None, str]:
         """The prediction's feedback token (None if it cannot carry one) and the id to answer with."""
         assert self.tokens is not None
         token = self.tokens.issue(prediction.class_index, prediction.values)
         return token, token or self.tokens.nonce_id()
 
-    async def _run(self, model: Model, batch: Batch) -> tuple[Prediction, float]:
+    async def run(self, model: Model, batch: Batch) -> tuple[Prediction, float]:
         start = time.perf_counter()
         if batch.rows > self.config.executor_rows:
             prediction = await asyncio.get_running_loop().run_in_executor(None, partial(model.run, batch, reuse=False))
@@ -266,27 +277,27 @@ class ServingApp:
     # -- handlers ----------------------------------------------------------------------------------
 
     async def _infer(self, scope: Scope, receive: Receive) -> tuple[int, bytes, Any]:
-        model, policy = self._require_model()
+        model, policy = self.require_model()
         body = await self._body(scope, receive)
         batch, request_id, outputs = codec.parse_v2(body, policy, self._header_length(scope))
-        prediction, seconds = await self._run(model, batch)
-        token, generated = self._feedback_id(prediction)
+        prediction, seconds = await self.run(model, batch)
+        token, generated = self.feedback_id(prediction)
         request_id = request_id or generated
         answer = codec.encode_v2(model, prediction, request_id, outputs, token)
         return 200, answer, (request_id, batch, prediction, seconds)
 
     async def _predict(self, scope: Scope, receive: Receive) -> tuple[int, bytes, Any]:
-        model, policy = self._require_model()
+        model, policy = self.require_model()
         body = await self._body(scope, receive)
         batch, request_id = codec.parse_v1(body, policy)
-        prediction, seconds = await self._run(model, batch)
-        token, generated = self._feedback_id(prediction)
+        prediction, seconds = await self.run(model, batch)
+        token, generated = self.feedback_id(prediction)
         request_id = request_id or generated
         answer = codec.encode_v1(model, prediction, request_id, token)
         return 200, answer, (request_id, batch, prediction, seconds)
 
     async def _feedback(self, scope: Scope, receive: Receive) -> tuple[int, bytes, Any]:
-        model, _ = self._require_model()
+        model, _ = self.require_model()
         assert self.tokens is not None
         doc = codec.loads(await self._body(scope, receive))
         if type(doc) is not dict:
@@ -321,7 +332,7 @@ class ServingApp:
         return 200, orjson.dumps(result), None
 
     async def _model_metadata(self, scope: Scope, receive: Receive) -> tuple[int, bytes, Any]:
-        self._require_model()
+        self.require_model()
         return 200, self._metadata, None
 
     async def _model_ready(self, scope: Scope, receive: Receive) -> tuple[int, bytes, Any]:
@@ -354,9 +365,22 @@ class ServingApp:
             if message["type"] == "lifespan.startup":
                 self._tasks.append(asyncio.create_task(self.access.run()))
                 self._tasks.append(asyncio.create_task(self._load()))
+                if self.config.grpc_address is not None:
+                    try:
+                        self._grpc = await grpc_service.start(
+                            self, self.config.grpc_address, self.config.max_request_bytes
+                        )
+                    except Exception as exc:  # e.g. the port is taken: the pod must not look healthy
+                        log_event("error", "grpc service failed to start", error=str(exc))
+                        if self._on_fatal is not None:
+                            self._on_fatal()
+                        await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                        return
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 self.model = None  # not ready while the process winds down
+                if self._grpc is not None:
+                    await self._grpc.stop(self.config.grpc_grace)
                 for task in self._tasks:
                     task.cancel()
                 await asyncio.gather(*self._tasks, return_exceptions=True)

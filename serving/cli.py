@@ -34,6 +34,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--revision", default="1", help="revision label: the V2 model version (default 1)")
     parser.add_argument("--host", default="0.0.0.0")
     parser.add_argument("--port", type=int, default=8080)
+    parser.add_argument(
+        "--grpc-port",
+        type=int,
+        default=0,
+        help="port of the gRPC Open Inference Protocol service on --host (default 0: off)",
+    )
     parser.add_argument("--threads", type=int, help="ONNX Runtime intra-op threads (default: cgroup CPU quota)")
     parser.add_argument(
         "--max-request-bytes", type=int, default=4 * 1024 * 1024, help="larger bodies get 413 (default 4 MiB)"
@@ -84,6 +90,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--no-warmup", action="store_true", help="skip warm-up inferences (tests only)")
     return parser.parse_args(argv)
+
+
+def _address(host: str, port: int) -> str:
+    """``host:port`` as gRPC takes it (IPv6 literals in brackets)."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 def _positive(text: str) -> float:
@@ -142,9 +153,18 @@ def main(argv: list[str] | None = None) -> int:
         feedback_capacity=args.feedback_capacity,
         allow_missing=args.allow_missing,
         access_log_sample=args.access_log_sample,
+        grpc_address=_address(args.host, args.grpc_port) if args.grpc_port else None,
     )
     app = ServingApp(load, name=name, revision=args.revision, config=config, on_fatal=fatal)
-    log_event("info", "starting", model=name, revision=args.revision, digest=digest, port=args.port)
+    log_event(
+        "info",
+        "starting",
+        model=name,
+        revision=args.revision,
+        digest=digest,
+        port=args.port,
+        grpc_port=args.grpc_port or None,
+    )
     server = uvicorn.Server(
         uvicorn.Config(
             app,

@@ -353,9 +353,21 @@ def parse_v2(
         raise RequestError(400, "'inputs' must be a non-empty list of tensors.")
     if header_length is not None:
         attach_binary_data(inputs, binary)
+    return parse_v2_doc(doc, policy, has_bool=_may_have_bool(body))
+
+
+def parse_v2_doc(
+    doc: dict[str, Any], policy: Policy, *, has_bool: bool = False
+) -> tuple[Batch, str | None, list[str] | None]:
+    """Batch, request id and requested outputs of a decoded V2 request (JSON or gRPC).
+
+    ``has_bool`` says whether JSON booleans may hide among numbers (JSON bodies only).
+    """
+    inputs = doc.get("inputs")
+    if type(inputs) is not list or not inputs:
+        raise RequestError(400, "'inputs' must be a non-empty list of tensors.")
     request_id = _request_id(doc)
     outputs = _requested_outputs(doc.get("outputs"), policy)
-    has_bool = _may_have_bool(body)
     tensors = [_tensor(t, i) for i, t in enumerate(inputs)]
     first = tensors[0]
     if len(tensors) == 1 and first[0] not in policy.model.by_name and len(first[1]) == 2:

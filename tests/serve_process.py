@@ -12,7 +12,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import numpy as np
+import onnxruntime as ort
 from prometheus_client.parser import text_string_to_metric_families
+
+from yardarm.bundle import read_bundle
 
 SERVE = Path(sys.executable).with_name("yardarm-serve")
 
@@ -101,3 +105,17 @@ def sample(samples: dict, name: str, **labels: str) -> float:
 
 def has(samples: dict, name: str, labels: dict[str, str]) -> bool:
     return any(n == name and labels.items() <= dict(lab).items() for (n, lab) in samples)
+
+
+def reference(bundle: Path, rows: list[list[object]]) -> list[np.ndarray]:
+    """What ONNX Runtime itself answers for these rows: the parity the server must keep."""
+    manifest, model_bytes = read_bundle(bundle)
+    session = ort.InferenceSession(model_bytes, providers=["CPUExecutionProvider"])
+    feeds = {}
+    for j, spec in enumerate(manifest.inputs):
+        column = [row[j] for row in rows]
+        if spec.type == "numeric":
+            feeds[spec.name] = np.asarray(column, dtype=np.float32).reshape(-1, 1)
+        else:
+            feeds[spec.name] = np.asarray(column, dtype=object).reshape(-1, 1)
+    return session.run(None, feeds)

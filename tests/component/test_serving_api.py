@@ -18,12 +18,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import onnxruntime as ort
 import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from serve_process import SERVE, Server, free_port, has, metric_samples, sample, start_server
+from serve_process import SERVE, Server, free_port, has, metric_samples, reference, sample, start_server
 
 from yardarm.bundle import (
     OTHER,
@@ -113,20 +112,6 @@ def per_feature_body(rows: list[list[object]], **extra: object) -> dict[str, obj
         datatype = "BYTES" if name == "color" else "FP32"
         inputs.append({"name": name, "shape": [len(rows), 1], "datatype": datatype, "data": column})
     return {"inputs": inputs, **extra}
-
-
-def reference(bundle: Path, rows: list[list[object]]) -> list[np.ndarray]:
-    """What ONNX Runtime itself answers for these rows: the parity the server must keep."""
-    manifest, model_bytes = read_bundle(bundle)
-    session = ort.InferenceSession(model_bytes, providers=["CPUExecutionProvider"])
-    feeds = {}
-    for j, spec in enumerate(manifest.inputs):
-        column = [row[j] for row in rows]
-        if spec.type == "numeric":
-            feeds[spec.name] = np.asarray(column, dtype=np.float32).reshape(-1, 1)
-        else:
-            feeds[spec.name] = np.asarray(column, dtype=object).reshape(-1, 1)
-    return session.run(None, feeds)
 
 
 # -- protocol ---------------------------------------------------------------------------------------
