@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from serve_process import Server, free_port, has, metric_samples, reference, sample, start_server
 
 from yardarm.bundle import read_bundle
@@ -139,3 +141,50 @@ def test_typed_contents_without_raw_bytes_are_accepted(served: tuple[Server, str
     assert [o.name for o in response.outputs] == ["label", "probabilities"]
     assert list(response.outputs[0].shape) == [2]
     assert len(response.raw_output_contents) == 2
+
+
+_datatypes = st.sampled_from(["FP32", "FP64", "INT64", "INT32", "BYTES", "BOOL", "UINT8", "fp32", ""])
+_tensor = st.fixed_dictionaries(
+    {
+        "name": st.sampled_from(["input", "sepal_length_cm", "", "x" * 300]) | st.text(max_size=8),
+        "datatype": _datatypes,
+        "shape": st.lists(st.integers(min_value=-3, max_value=6), max_size=4),
+        "raw": st.binary(max_size=64),
+        "floats": st.lists(st.floats(width=32), max_size=12),
+        "strings": st.lists(st.binary(max_size=6), max_size=4),
+    }
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    tensors=st.lists(_tensor, max_size=5),
+    raw=st.booleans(),
+    model=st.sampled_from(["iris", "other", ""]),
+    version=st.sampled_from(["", "2", "9"]),
+    outputs=st.lists(st.sampled_from(["label", "probabilities", "nope"]), max_size=2),
+)
+def test_fuzzed_grpc_requests_never_get_an_internal_error(
+    served: tuple[Server, str], tensors: list[dict[str, Any]], raw: bool, model: str, version: str, outputs: list[str]
+) -> None:
+    import grpc
+    from tritonclient.grpc import service_pb2, service_pb2_grpc
+
+    request = service_pb2.ModelInferRequest(model_name=model, model_version=version)
+    for spec in tensors:
+        tensor = request.inputs.add(name=spec["name"], datatype=spec["datatype"], shape=spec["shape"])
+        if raw:
+            request.raw_input_contents.append(spec["raw"])
+        else:
+            tensor.contents.fp32_contents.extend(spec["floats"])
+            tensor.contents.bytes_contents.extend(spec["strings"])
+    for name in outputs:
+        request.outputs.add(name=name)
+    code, details = grpc.StatusCode.OK, "answered"
+    with grpc.insecure_channel(served[1]) as channel:
+        try:
+            service_pb2_grpc.GRPCInferenceServiceStub(channel).ModelInfer(request, timeout=10)
+        except grpc.RpcError as exc:
+            code, details = exc.code(), exc.details()  # type: ignore[attr-defined]
+    assert code in (grpc.StatusCode.OK, grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND), details
+    assert details
