@@ -3,7 +3,8 @@
 No framework: a dict maps each exact path (built once for the served model's name and version) to
 its handler, bodies are read only by endpoints that need them, and a response is two ``send``
 calls with a pre-rendered body. Bookkeeping that the client does not wait for (drift counters,
-feedback memory, latency histograms, access log) happens *after* the response has been sent.
+latency histograms, access log) happens *after* the response has been sent. Feedback needs no
+memory of past requests: the feedback id carries the prediction (see ``feedback.py``).
 
 Routes (``{name}`` is the model name, ``{version}`` its revision label)::
 
@@ -12,7 +13,7 @@ Routes (``{name}`` is the model name, ``{version}`` its revision label)::
     GET  /v2/models/{name}[/versions/{version}]          model metadata
     GET  /v2/models/{name}[/versions/{version}]/ready    model readiness
     POST /v2/models/{name}[/versions/{version}]/infer    V2 inference
-    POST /v2/models/{name}[/versions/{version}]/feedback ground truth for a past request id
+    POST /v2/models/{name}[/versions/{version}]/feedback ground truth for a past prediction's feedback id
     POST /v1/models/{name}:predict   V1 inference;  GET /v1/models/{name}  V1 status
     GET  /metrics                     Prometheus exposition
 """
@@ -21,8 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import itertools
-import os
+import math
 import time
 import traceback
 from collections.abc import Awaitable, Callable
@@ -35,9 +35,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from yardarm import __version__ as yardarm_version
 
-from . import codec
+from . import codec, grpc_service
 from .errors import RequestError
-from .feedback import FeedbackStore
+from .feedback import FeedbackTokens, ScoredRows
 from .logs import AccessLog, log_event
 from .metrics import DriftCounters, ServingMetrics
 from .model import Batch, Model, Prediction
@@ -60,6 +60,10 @@ class ServeConfig:
     access_log_sample: float = 1.0
     #: Batches with more rows than this run in a worker thread so the event loop keeps serving.
     executor_rows: int = 1024
+    #: ``host:port`` of the gRPC Open Inference Protocol service; None serves REST only.
+    grpc_address: str | None = None
+    #: Seconds the gRPC service lets in-flight calls finish at shutdown.
+    grpc_grace: float = 5.0
 
 
 class _ClientGoneError(Exception):
@@ -93,14 +97,14 @@ class ServingApp:
             on_drop=self.metrics.log_dropped.inc,
             static={"model": name, "revision": revision},
         )
-        self.feedback = FeedbackStore(config.feedback_capacity)
+        self.scored = ScoredRows(config.feedback_capacity)
+        self.tokens: FeedbackTokens | None = None
         self.model: Model | None = None
         self.policy: codec.Policy | None = None
         self.drift: DriftCounters | None = None
         self._metadata = b""
-        self._ids = itertools.count(1)
-        self._id_prefix = os.urandom(4).hex()
         self._tasks: list[asyncio.Task[None]] = []
+        self._grpc: Any = None  # grpc.aio.Server when --grpc-port is set
         self.routes = self._build_routes()
         self._server_metadata = orjson.dumps(
             {"name": "yardarm", "version": yardarm_version, "extensions": ["yardarm_feedback"]}
@@ -157,7 +161,8 @@ class ServingApp:
             status, body = error.status, _error(error.message)
         else:
             endpoint, method, handler = route
-            if scope["method"] != method:
+            # HEAD is GET without the body (uvicorn sends the headers only).
+            if scope["method"] != method and not (scope["method"] == "HEAD" and method == "GET"):
                 status, body = 405, _error(f"{path} takes {method}, not {scope['method']}.")
             else:
                 if endpoint in ("infer", "predict"):
@@ -188,22 +193,25 @@ class ServingApp:
         finally:
             if in_flight is not None:
                 in_flight.dec()
-        # Everything below runs after the client has its answer.
+        self.finish(endpoint, scope["method"], path, status, start, after)
+
+    def finish(self, endpoint: str, method: str, path: str, status: int, start: float, after: Any) -> None:
+        """Bookkeeping after the client has its answer (REST and gRPC): drift, metrics, access log.
+
+        ``after`` is what an inference handler returned beside its answer, else None.
+        """
         request_id = None
         if after is not None:
             request_id = after[0]
             self._account(*after)
         seconds = time.perf_counter() - start
         self.metrics.request_done(endpoint, status, seconds)
-        self.access.record(scope["method"], path, status, seconds, request_id)
+        self.access.record(method, path, status, seconds, request_id)
 
     def _account(self, request_id: str, batch: Batch, prediction: Prediction, seconds: float) -> None:
         self.metrics.inference_observe(seconds)
         assert self.drift is not None
         self.drift.add(batch, prediction)
-        predicted = prediction.labels if prediction.labels is not None else prediction.values
-        if predicted is not None:
-            self.feedback.remember(request_id, predicted)
 
     @staticmethod
     def _header_length(scope: Scope) -> int | None:
@@ -247,15 +255,18 @@ class ServingApp:
             chunks.append(chunk)
         return b"".join(chunks)
 
-    def _require_model(self) -> tuple[Model, codec.Policy]:
+    def require_model(self) -> tuple[Model, codec.Policy]:
         if self.model is None or self.policy is None:
             raise RequestError(503, f"Model {self.name!r} is not ready yet; it is still loading.")
         return self.model, self.policy
 
-    def _new_id(self) -> str:
-        return f"{self._id_prefix}-{next(self._ids)}"
+    def feedback_id(self, prediction: Prediction) -> tuple[str | None, str]:
+        """The prediction's feedback token (None if it cannot carry one) and the id to answer with."""
+        assert self.tokens is not None
+        token = self.tokens.issue(prediction.class_index, prediction.values)
+        return token, token or self.tokens.nonce_id()
 
-    async def _run(self, model: Model, batch: Batch) -> tuple[Prediction, float]:
+    async def run(self, model: Model, batch: Batch) -> tuple[Prediction, float]:
         start = time.perf_counter()
         if batch.rows > self.config.executor_rows:
             prediction = await asyncio.get_running_loop().run_in_executor(None, partial(model.run, batch, reuse=False))
@@ -266,52 +277,62 @@ class ServingApp:
     # -- handlers ----------------------------------------------------------------------------------
 
     async def _infer(self, scope: Scope, receive: Receive) -> tuple[int, bytes, Any]:
-        model, policy = self._require_model()
+        model, policy = self.require_model()
         body = await self._body(scope, receive)
         batch, request_id, outputs = codec.parse_v2(body, policy, self._header_length(scope))
-        prediction, seconds = await self._run(model, batch)
-        request_id = request_id or self._new_id()
-        return 200, codec.encode_v2(model, prediction, request_id, outputs), (request_id, batch, prediction, seconds)
+        prediction, seconds = await self.run(model, batch)
+        token, generated = self.feedback_id(prediction)
+        request_id = request_id or generated
+        answer = codec.encode_v2(model, prediction, request_id, outputs, token)
+        return 200, answer, (request_id, batch, prediction, seconds)
 
     async def _predict(self, scope: Scope, receive: Receive) -> tuple[int, bytes, Any]:
-        model, policy = self._require_model()
+        model, policy = self.require_model()
         body = await self._body(scope, receive)
         batch, request_id = codec.parse_v1(body, policy)
-        prediction, seconds = await self._run(model, batch)
-        request_id = request_id or self._new_id()
-        return 200, codec.encode_v1(model, prediction, request_id), (request_id, batch, prediction, seconds)
+        prediction, seconds = await self.run(model, batch)
+        token, generated = self.feedback_id(prediction)
+        request_id = request_id or generated
+        answer = codec.encode_v1(model, prediction, request_id, token)
+        return 200, answer, (request_id, batch, prediction, seconds)
 
     async def _feedback(self, scope: Scope, receive: Receive) -> tuple[int, bytes, Any]:
-        model, _ = self._require_model()
+        model, _ = self.require_model()
+        assert self.tokens is not None
         doc = codec.loads(await self._body(scope, receive))
         if type(doc) is not dict:
             raise RequestError(400, "Feedback must be a JSON object with 'id' and 'label' (or 'value').")
         feedback_id = doc.get("id")
         if type(feedback_id) is not str or not feedback_id:
-            raise RequestError(400, "Feedback needs 'id', the id of a recent inference request.")
+            raise RequestError(400, "Feedback needs 'id', the feedback id of a recent inference response.")
         labels = self.metrics.labels
+        result: dict[str, object]
         if model.task == "classification":
-            label = doc.get("label")
-            if type(label) not in (str, int):
-                raise RequestError(400, "Feedback for a classifier needs 'label', the true class (a string).")
-            predicted = self.feedback.take(feedback_id)
-            correct = str(label) == predicted
+            label = _true_label(doc.get("label"), model.class_labels)
+            scored = self.tokens.read(feedback_id)
+            self.scored.mark(scored.key, feedback_id)
+            index = scored.class_index
+            classes = model.class_labels or []
+            predicted = classes[index] if index is not None and index < len(classes) else None
+            correct = label == predicted
             self.metrics.feedback.labels(*labels, "correct" if correct else "incorrect").inc()
-            result: dict[str, object] = {"id": feedback_id, "label": str(label), "predicted": predicted}
-            result["correct"] = correct
+            result = {"id": feedback_id, "label": label, "predicted": predicted, "correct": correct}
         else:
-            value = doc.get("value")
-            if type(value) not in (int, float):
-                raise RequestError(400, "Feedback for a regressor needs 'value', the true number.")
-            predicted_value = float(self.feedback.take(feedback_id))  # type: ignore[arg-type]
-            squared = (float(value) - predicted_value) ** 2
+            value = _true_value(doc.get("value"))
+            scored = self.tokens.read(feedback_id)
+            predicted_value = scored.value if scored.value is not None else math.nan
+            error = value - predicted_value
+            squared = error * error
+            if not math.isfinite(squared):
+                raise RequestError(400, f"Feedback value {value!r} is too far from the prediction to score.")
+            self.scored.mark(scored.key, feedback_id)
             self.metrics.feedback.labels(*labels, "scored").inc()
             self.metrics.squared_error.observe(squared)
             result = {"id": feedback_id, "value": value, "predicted": predicted_value, "squared_error": squared}
         return 200, orjson.dumps(result), None
 
     async def _model_metadata(self, scope: Scope, receive: Receive) -> tuple[int, bytes, Any]:
-        self._require_model()
+        self.require_model()
         return 200, self._metadata, None
 
     async def _model_ready(self, scope: Scope, receive: Receive) -> tuple[int, bytes, Any]:
@@ -344,9 +365,22 @@ class ServingApp:
             if message["type"] == "lifespan.startup":
                 self._tasks.append(asyncio.create_task(self.access.run()))
                 self._tasks.append(asyncio.create_task(self._load()))
+                if self.config.grpc_address is not None:
+                    try:
+                        self._grpc = await grpc_service.start(
+                            self, self.config.grpc_address, self.config.max_request_bytes
+                        )
+                    except Exception as exc:  # e.g. the port is taken: the pod must not look healthy
+                        log_event("error", "grpc service failed to start", error=str(exc))
+                        if self._on_fatal is not None:
+                            self._on_fatal()
+                        await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                        return
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 self.model = None  # not ready while the process winds down
+                if self._grpc is not None:
+                    await self._grpc.stop(self.config.grpc_grace)
                 for task in self._tasks:
                     task.cancel()
                 await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -366,6 +400,12 @@ class ServingApp:
             return
         self.policy = codec.Policy(model, allow_missing=self.config.allow_missing)
         self.drift = self.metrics.attach_model(model)
+        classifier = model.task == "classification"
+        self.tokens = FeedbackTokens(
+            model.digest,
+            n_classes=len(model.class_labels or []) if classifier else None,
+            float64=not classifier and model.output_datatypes[model.label_output] == "FP64",
+        )
         self._metadata = orjson.dumps(model.metadata())
         self.model = model
         self.metrics.ready.set(1)
@@ -382,3 +422,27 @@ class ServingApp:
             threads=model.threads,
             load_seconds=round(time.perf_counter() - start, 3),
         )
+
+
+def _true_label(label: object, classes: list[str] | None) -> str:
+    """The true class of classifier feedback, refused with 400 unless it is one of the model's classes."""
+    if type(label) is not str and type(label) is not int:
+        raise RequestError(400, "Feedback for a classifier needs 'label', the true class (a string).")
+    text = str(label)
+    if classes is not None and text not in classes:
+        shown = ", ".join(map(repr, classes[:20])) + (", ..." if len(classes) > 20 else "")
+        raise RequestError(400, f"Label {text[:80]!r} is not a class of this model; its classes are {shown}.")
+    return text
+
+
+def _true_value(value: object) -> float:
+    """The true number of regressor feedback, refused with 400 unless it is a finite number."""
+    if type(value) is not int and type(value) is not float:
+        raise RequestError(400, "Feedback for a regressor needs 'value', the true number.")
+    try:
+        number = float(value)
+    except OverflowError:
+        number = math.inf
+    if not math.isfinite(number):
+        raise RequestError(400, "Feedback 'value' must be a finite number within double precision.")
+    return number

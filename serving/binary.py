@@ -35,18 +35,32 @@ def attach_binary_data(inputs: list[Any], binary: bytes) -> None:
             raise RequestError(400, f"{what} declares binary_data_size {size!r}, more than the body holds.")
         chunk = binary[offset : offset + size]
         offset += size
-        datatype = tensor.get("datatype")
-        if datatype == "BYTES":
-            tensor["data"] = _decode_bytes(chunk, what)
-        elif datatype in _BINARY_DTYPES:
-            dtype = np.dtype(_BINARY_DTYPES[datatype])
-            if size % dtype.itemsize:
-                raise RequestError(400, f"{what} has {size} bytes, not a whole number of {datatype} values.")
-            tensor["data"] = np.frombuffer(chunk, dtype=dtype)
-        else:
-            raise RequestError(400, f"{what} has binary datatype {datatype!r}; send FP32, FP64, INT64 or BYTES.")
+        tensor["data"] = decode_raw(chunk, tensor.get("datatype"), what)
     if offset != len(binary):
         raise RequestError(400, f"The body has {len(binary) - offset} bytes of binary data no input claims.")
+
+
+def decode_raw(chunk: bytes, datatype: object, what: str) -> np.ndarray | list[str]:
+    """One tensor's raw little-endian bytes (binary extension, gRPC ``raw_input_contents``) as data."""
+    if datatype == "BYTES":
+        return _decode_bytes(chunk, what)
+    if datatype in _BINARY_DTYPES:
+        dtype = np.dtype(_BINARY_DTYPES[datatype])  # type: ignore[index]
+        if len(chunk) % dtype.itemsize:
+            raise RequestError(400, f"{what} has {len(chunk)} bytes, not a whole number of {datatype} values.")
+        return np.frombuffer(chunk, dtype=dtype)
+    raise RequestError(400, f"{what} has binary datatype {datatype!r}; send FP32, FP64, INT64 or BYTES.")
+
+
+def encode_raw(value: np.ndarray, datatype: str) -> bytes:
+    """A tensor as raw little-endian bytes; BYTES elements as 4-byte lengths + UTF-8 (``decode_raw``'s inverse)."""
+    if datatype == "BYTES":
+        parts = []
+        for item in value.reshape(-1).tolist():
+            data = item if type(item) is bytes else str(item).encode()
+            parts.append(len(data).to_bytes(4, "little") + data)
+        return b"".join(parts)
+    return np.ascontiguousarray(value, dtype=_BINARY_DTYPES[datatype]).tobytes()
 
 
 def _decode_bytes(chunk: bytes, what: str) -> list[str]:

@@ -10,6 +10,7 @@ SIGTERM stops accepting connections, lets in-flight requests finish (up to
 from __future__ import annotations
 
 import argparse
+import re
 import signal
 import sys
 from pathlib import Path
@@ -20,7 +21,8 @@ from yardarm.bundle import BundleError, read_bundle, sha256_bytes
 
 from .app import ServeConfig, ServingApp
 from .cgroup import intra_op_threads
-from .logs import log_event
+from .http import ConnectionLimits, guarded_protocol
+from .logs import UVICORN_LOG_CONFIG, log_event
 from .model import Model
 
 
@@ -32,6 +34,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--revision", default="1", help="revision label: the V2 model version (default 1)")
     parser.add_argument("--host", default="0.0.0.0")
     parser.add_argument("--port", type=int, default=8080)
+    parser.add_argument(
+        "--grpc-port",
+        type=int,
+        default=0,
+        help="port of the gRPC Open Inference Protocol service on --host (default 0: off)",
+    )
     parser.add_argument("--threads", type=int, help="ONNX Runtime intra-op threads (default: cgroup CPU quota)")
     parser.add_argument(
         "--max-request-bytes", type=int, default=4 * 1024 * 1024, help="larger bodies get 413 (default 4 MiB)"
@@ -49,12 +57,68 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="fraction of successful requests written to the access log (errors always are)",
     )
     parser.add_argument("--graceful-timeout", type=float, default=25.0, help="seconds to drain on SIGTERM")
+    limits = ConnectionLimits()
+    parser.add_argument(
+        "--header-timeout",
+        type=_positive,
+        default=limits.header_timeout,
+        help="seconds a request's line and headers may take to arrive, in total (default %(default)g)",
+    )
+    parser.add_argument(
+        "--body-timeout",
+        type=_positive,
+        default=limits.body_timeout,
+        help="seconds a request body may take to arrive after its headers, in total (default %(default)g)",
+    )
+    parser.add_argument(
+        "--keep-alive-timeout",
+        type=_positive,
+        default=limits.keep_alive_timeout,
+        help="seconds an idle keep-alive connection is kept open (default %(default)g)",
+    )
+    parser.add_argument(
+        "--max-connections",
+        type=int,
+        default=limits.max_connections,
+        help="open connections beyond this are answered 503 and closed (default %(default)d)",
+    )
+    parser.add_argument(
+        "--max-header-bytes",
+        type=int,
+        default=limits.max_header_bytes,
+        help="request line + headers larger than this are answered 431 (default %(default)d)",
+    )
     parser.add_argument("--no-warmup", action="store_true", help="skip warm-up inferences (tests only)")
     return parser.parse_args(argv)
 
 
+def _address(host: str, port: int) -> str:
+    """``host:port`` as gRPC takes it (IPv6 literals in brackets)."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _positive(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, not {text!r}")
+    return value
+
+
+#: A bundle digest as the operator and ``bundle.json`` write it.
+DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.digest is not None and not DIGEST.fullmatch(args.digest):
+        log_event(
+            "error",
+            "invalid --digest",
+            digest=args.digest,
+            error="--digest must be 'sha256:' followed by 64 lowercase hex digits; this is a format error, "
+            "not a digest mismatch",
+        )
+        return 2
     try:
         manifest, model_bytes = read_bundle(args.bundle, args.digest)
     except (BundleError, ValueError, OSError) as exc:
@@ -89,19 +153,40 @@ def main(argv: list[str] | None = None) -> int:
         feedback_capacity=args.feedback_capacity,
         allow_missing=args.allow_missing,
         access_log_sample=args.access_log_sample,
+        grpc_address=_address(args.host, args.grpc_port) if args.grpc_port else None,
     )
     app = ServingApp(load, name=name, revision=args.revision, config=config, on_fatal=fatal)
-    log_event("info", "starting", model=name, revision=args.revision, digest=digest, port=args.port)
+    log_event(
+        "info",
+        "starting",
+        model=name,
+        revision=args.revision,
+        digest=digest,
+        port=args.port,
+        grpc_port=args.grpc_port or None,
+    )
     server = uvicorn.Server(
         uvicorn.Config(
             app,
             host=args.host,
             port=args.port,
             loop="uvloop",
-            http="httptools",
+            http=guarded_protocol(
+                ConnectionLimits(
+                    header_timeout=args.header_timeout,
+                    body_timeout=args.body_timeout,
+                    keep_alive_timeout=args.keep_alive_timeout,
+                    max_connections=args.max_connections,
+                    max_header_bytes=args.max_header_bytes,
+                ),
+                app.metrics,
+            ),
+            ws="none",
             lifespan="on",
             access_log=False,
+            log_config=UVICORN_LOG_CONFIG,
             log_level="warning",
+            timeout_keep_alive=args.keep_alive_timeout,  # type: ignore[arg-type]
             server_header=False,
             date_header=False,
             timeout_graceful_shutdown=args.graceful_timeout,

@@ -353,9 +353,21 @@ def parse_v2(
         raise RequestError(400, "'inputs' must be a non-empty list of tensors.")
     if header_length is not None:
         attach_binary_data(inputs, binary)
+    return parse_v2_doc(doc, policy, has_bool=_may_have_bool(body))
+
+
+def parse_v2_doc(
+    doc: dict[str, Any], policy: Policy, *, has_bool: bool = False
+) -> tuple[Batch, str | None, list[str] | None]:
+    """Batch, request id and requested outputs of a decoded V2 request (JSON or gRPC).
+
+    ``has_bool`` says whether JSON booleans may hide among numbers (JSON bodies only).
+    """
+    inputs = doc.get("inputs")
+    if type(inputs) is not list or not inputs:
+        raise RequestError(400, "'inputs' must be a non-empty list of tensors.")
     request_id = _request_id(doc)
     outputs = _requested_outputs(doc.get("outputs"), policy)
-    has_bool = _may_have_bool(body)
     tensors = [_tensor(t, i) for i, t in enumerate(inputs)]
     first = tensors[0]
     if len(tensors) == 1 and first[0] not in policy.model.by_name and len(first[1]) == 2:
@@ -442,8 +454,10 @@ def _objects_to_rows(instances: list[Any], policy: Policy) -> list[list[Any]]:
     return out
 
 
-def encode_v2(model: Model, prediction: Prediction, request_id: str, outputs: list[str] | None) -> bytes:
-    """The V2 infer response body."""
+def encode_v2(
+    model: Model, prediction: Prediction, request_id: str, outputs: list[str] | None, feedback_id: str | None = None
+) -> bytes:
+    """The V2 infer response body; ``parameters.feedback_id`` addresses its rows for feedback."""
     out = []
     for name in outputs or model.output_names:
         value = prediction.outputs[name]
@@ -456,13 +470,18 @@ def encode_v2(model: Model, prediction: Prediction, request_id: str, outputs: li
                 "data": data.tolist() if data.dtype == object else data,
             }
         )
-    body = {"model_name": model.name, "model_version": model.revision, "id": request_id, "outputs": out}
+    body: dict[str, Any] = {"model_name": model.name, "model_version": model.revision, "id": request_id}
+    if feedback_id is not None:
+        body["parameters"] = {"feedback_id": feedback_id}
+    body["outputs"] = out
     return orjson.dumps(body, option=_DUMPS_OPTIONS)
 
 
-def encode_v1(model: Model, prediction: Prediction, request_id: str) -> bytes:
-    """The V1 predict response: predictions (class names or values), probabilities, and the id."""
+def encode_v1(model: Model, prediction: Prediction, request_id: str, feedback_id: str | None = None) -> bytes:
+    """The V1 predict response: predictions (class names or values), probabilities, ids."""
     body: dict[str, Any] = {"id": request_id}
+    if feedback_id is not None:
+        body["feedback_id"] = feedback_id
     if prediction.labels is not None:
         body["predictions"] = prediction.labels.tolist()
         if model.probabilities_output is not None:

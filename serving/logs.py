@@ -9,6 +9,7 @@ requests are sampled (``--access-log-sample``).
 from __future__ import annotations
 
 import asyncio
+import logging
 import sys
 import time
 from collections import deque
@@ -48,6 +49,35 @@ def log_event(level: str, message: str, stream: BinaryIO | None = None, **fields
     out = stream or sys.stdout.buffer
     out.write(orjson.dumps(record, default=str) + b"\n")
     out.flush()
+
+
+class JsonFormatter(logging.Formatter):
+    """Library log records (uvicorn's) as the same JSON lines as :func:`log_event`."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        fields: dict[str, object] = {
+            "ts": _timestamp(record.created),
+            "level": record.levelname.lower(),
+            "msg": record.getMessage(),
+            "logger": record.name,
+        }
+        if record.exc_info:
+            fields["traceback"] = self.formatException(record.exc_info)
+        return orjson.dumps(fields, default=str).decode()
+
+
+#: ``logging.config.dictConfig`` for uvicorn's loggers: JSON lines on stdout, warnings and up.
+UVICORN_LOG_CONFIG: dict[str, object] = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"json": {"()": JsonFormatter}},
+    "handlers": {"stdout": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stdout"}},
+    "loggers": {
+        "uvicorn": {"handlers": ["stdout"], "level": "WARNING", "propagate": False},
+        "uvicorn.error": {"level": "WARNING"},
+        "uvicorn.access": {"handlers": [], "level": "WARNING", "propagate": False},
+    },
+}
 
 
 class AccessLog:

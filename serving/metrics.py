@@ -319,6 +319,16 @@ class ServingMetrics:
             names,
             registry=self.registry,
         ).labels(*self.labels)
+        self.connections_open = Gauge(
+            "yardarm_connections_open", "Open HTTP connections.", names, registry=self.registry
+        ).labels(*self.labels)
+        self.connections_closed = Counter(
+            "yardarm_connections_closed",
+            "Connections the server closed to protect itself, by reason (header_timeout, body_timeout, "
+            "header_too_large, over_limit, invalid_http).",
+            [*names, "reason"],
+            registry=self.registry,
+        )
         self.inference_observe = self.inference_seconds.labels(*self.labels).observe
         self._request_children: dict[tuple[str, int], tuple[object, object]] = {}
         self._latency_children: dict[str, object] = {}

@@ -120,6 +120,10 @@ class Model:
             raise ModelLoadError(f"ONNX inputs {extra} are not declared in the bundle")
         self.feature_names = [f.name for f in self.features]
         self.by_name = {f.name: f for f in self.features}
+        #: The name advertised for the one-matrix input layout: any name that is not a feature's.
+        self.matrix_input = "input"
+        while self.matrix_input in self.by_name:
+            self.matrix_input = "_" + self.matrix_input
         self.numeric = [f for f in self.features if not f.categorical]
         self.categorical = [f for f in self.features if f.categorical]
         #: Column of each numeric feature in Batch.numeric, by name.
@@ -155,8 +159,9 @@ class Model:
                 self.probabilities_output = "probabilities"
             elif candidates:
                 self.probabilities_output = candidates[0]
-            # Classifiers answer with class names, whatever the graph's label tensor type is.
+            # Classifiers answer with class names, one per row, whatever the graph's label tensor is.
             self.output_datatypes[self.label_output] = "BYTES"
+            self.output_shapes[self.label_output] = [-1]
         self._label_is_string = onnx_outputs[self.label_output].type == "tensor(string)"
         self._class_array = np.asarray(self.class_labels or [], dtype=object)
         #: For graphs that emit integer class values: class position by value, as one indexable array.
@@ -309,18 +314,36 @@ class Model:
         return time.perf_counter() - start
 
     def metadata(self) -> dict[str, object]:
-        """The V2 model-metadata body (computed once; the app serializes it once)."""
-        inputs = [{"name": f.name, "datatype": f.datatype, "shape": [-1, 1]} for f in self.features]
-        outputs = [
-            {"name": n, "datatype": self.output_datatypes[n], "shape": self.output_shapes[n]} for n in self.output_names
-        ]
+        """The V2 model-metadata body (computed once; the app serializes it once).
+
+        Generic V2 clients build their request from ``inputs`` alone, so it lists the layout such a
+        client can send: for an all-numeric model the one ``[rows, n_features]`` matrix (features in
+        ``parameters.features`` order), for a model with categorical features one input per feature
+        (a numeric and a string column cannot share a tensor). The other layout, still accepted,
+        is described in ``parameters``.
+        """
+        per_feature = [{"name": f.name, "datatype": f.datatype, "shape": [-1, 1]} for f in self.features]
         parameters: dict[str, object] = {
             "task": self.task,
             "digest": self.digest,
             "revision": self.revision,
             "features": self.feature_names,
-            "tensor_input": {"shape": [-1, len(self.features)], "note": "one 2-D input, features in order"},
         }
+        if self.categorical:
+            inputs = per_feature
+            parameters["tensor_input"] = {
+                "datatype": "BYTES",
+                "shape": [-1, len(self.features)],
+                "note": "or one 2-D input, features in order, numbers as JSON numbers",
+            }
+        else:
+            datatypes = {f.datatype for f in self.features}
+            datatype = datatypes.pop() if len(datatypes) == 1 else "FP64"
+            inputs = [{"name": self.matrix_input, "datatype": datatype, "shape": [-1, len(self.features)]}]
+            parameters["feature_inputs"] = per_feature
+        outputs = [
+            {"name": n, "datatype": self.output_datatypes[n], "shape": self.output_shapes[n]} for n in self.output_names
+        ]
         if self.class_labels is not None:
             parameters["class_labels"] = self.class_labels
         return {

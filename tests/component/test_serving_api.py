@@ -11,22 +11,18 @@ import json
 import signal
 import socket
 import subprocess
-import sys
-import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
-import httpx
 import numpy as np
-import onnxruntime as ort
 import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from prometheus_client.parser import text_string_to_metric_families
+from serve_process import SERVE, Server, free_port, has, metric_samples, reference, sample, start_server
 
 from yardarm.bundle import (
     OTHER,
@@ -34,8 +30,6 @@ from yardarm.bundle import (
 )
 
 pytestmark = pytest.mark.component
-
-SERVE = Path(sys.executable).with_name("yardarm-serve")
 
 
 # -- bundles ---------------------------------------------------------------------------------------
@@ -74,91 +68,6 @@ def train_mixed_bundle(directory: Path) -> tuple[str, Path]:
     return outcome.digest, outcome.bundle_dir
 
 
-# -- the server process ----------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@dataclass(repr=False)
-class Server:
-    """A running ``yardarm-serve`` process and a client bound to it."""
-
-    process: subprocess.Popen[bytes]
-    url: str
-    client: httpx.Client
-    log: list[bytes]
-    pump: threading.Thread
-
-    def __repr__(self) -> str:
-        return f"Server({self.url})"
-
-    def stop(self) -> int:
-        self.client.close()
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-        code = self.process.wait(timeout=30)
-        self.pump.join(timeout=5)
-        assert self.process.stdout is not None
-        self.process.stdout.close()
-        return code
-
-
-def start_server(bundle: Path, *args: str, digest: str | None = None, wait_ready: bool = True) -> Server:
-    port = free_port()
-    cmd = [str(SERVE), "--bundle", str(bundle), "--host", "127.0.0.1", "--port", str(port), "--threads", "1"]
-    if digest:
-        cmd += ["--digest", digest]
-    process = subprocess.Popen([*cmd, *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    log: list[bytes] = []
-
-    def pump() -> None:
-        assert process.stdout is not None
-        for line in process.stdout:
-            log.append(line)
-
-    reader = threading.Thread(target=pump, daemon=True)
-    reader.start()
-    url = f"http://127.0.0.1:{port}"
-    client = httpx.Client(base_url=url, timeout=10)
-    server = Server(process, url, client, log, reader)
-    if wait_ready:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                raise RuntimeError(f"server exited {process.returncode}: {b''.join(log).decode()}")
-            try:
-                if client.get("/v2/health/ready").status_code == 200:
-                    return server
-            except httpx.TransportError:
-                pass
-            time.sleep(0.05)
-        server.stop()
-        raise RuntimeError("server did not become ready")
-    return server
-
-
-def metric_samples(server: Server) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    """Every sample of ``/metrics`` by (name, sorted labels)."""
-    response = server.client.get("/metrics")
-    assert response.status_code == 200
-    assert response.headers["content-type"].startswith("text/plain")
-    out = {}
-    for family in text_string_to_metric_families(response.text):
-        for sample in family.samples:
-            out[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
-    return out
-
-
-def sample(samples: dict, name: str, **labels: str) -> float:
-    matches = [v for (n, lab), v in samples.items() if n == name and labels.items() <= dict(lab).items()]
-    assert matches, f"no sample {name} {labels}"
-    return sum(matches)
-
-
 # -- fixtures ---------------------------------------------------------------------------------------
 
 
@@ -187,7 +96,7 @@ def iris_server(iris: tuple[str, Path]) -> Iterator[Server]:
 @pytest.fixture(scope="module")
 def diabetes_server(diabetes: tuple[str, Path]) -> Iterator[Server]:
     digest, path = diabetes
-    server = start_server(path, "--model-name", "diabetes", "--feedback-capacity", "4", digest=digest)
+    server = start_server(path, "--model-name", "diabetes", digest=digest)
     yield server
     server.stop()
 
@@ -203,20 +112,6 @@ def per_feature_body(rows: list[list[object]], **extra: object) -> dict[str, obj
         datatype = "BYTES" if name == "color" else "FP32"
         inputs.append({"name": name, "shape": [len(rows), 1], "datatype": datatype, "data": column})
     return {"inputs": inputs, **extra}
-
-
-def reference(bundle: Path, rows: list[list[object]]) -> list[np.ndarray]:
-    """What ONNX Runtime itself answers for these rows: the parity the server must keep."""
-    manifest, model_bytes = read_bundle(bundle)
-    session = ort.InferenceSession(model_bytes, providers=["CPUExecutionProvider"])
-    feeds = {}
-    for j, spec in enumerate(manifest.inputs):
-        column = [row[j] for row in rows]
-        if spec.type == "numeric":
-            feeds[spec.name] = np.asarray(column, dtype=np.float32).reshape(-1, 1)
-        else:
-            feeds[spec.name] = np.asarray(column, dtype=object).reshape(-1, 1)
-    return session.run(None, feeds)
 
 
 # -- protocol ---------------------------------------------------------------------------------------
@@ -449,7 +344,7 @@ def test_metrics_count_requests_latency_and_every_input_into_the_reference_bins(
     after = metric_samples(iris_server)
 
     def delta(name: str, **labels: str) -> float:
-        return sample(after, name, **labels) - (sample(before, name, **labels) if _has(before, name, labels) else 0)
+        return sample(after, name, **labels) - (sample(before, name, **labels) if has(before, name, labels) else 0)
 
     base = {"model": "iris", "revision": "3"}
     assert delta("yardarm_requests_total", endpoint="infer", code="200", **base) == 1
@@ -478,11 +373,11 @@ def test_metrics_count_requests_latency_and_every_input_into_the_reference_bins(
     first = profiles["sepal_length"]
     ref = sample(after, "yardarm_feature_bin_reference_ratio", feature="sepal_length", bin="0", **base)
     assert ref == pytest.approx(first.proportions[0])
-    assert _has(
+    assert has(
         after, "yardarm_feature_bin_reference_ratio", {"bin": "0", "lower": "-Inf", "upper": repr(first.edges[0])}
     )
     color = profiles["color"]
-    assert _has(after, "yardarm_feature_bin_reference_ratio", {"feature": "color", "category": OTHER})
+    assert has(after, "yardarm_feature_bin_reference_ratio", {"feature": "color", "category": OTHER})
     # Predictions are counted into the prediction profile's categories (class labels).
     pred_bins = manifest.profile.predictions.bins  # type: ignore[union-attr]
     for label in set(labels):
@@ -491,69 +386,163 @@ def test_metrics_count_requests_latency_and_every_input_into_the_reference_bins(
     assert color.kind == "categorical"
 
 
-def _has(samples: dict, name: str, labels: dict[str, str]) -> bool:
-    return any(n == name and labels.items() <= dict(lab).items() for (n, lab) in samples)
-
-
 # -- feedback ---------------------------------------------------------------------------------------
 
 
-def test_feedback_scores_classifier_predictions_by_request_and_row_id(iris_server: Server) -> None:
+def test_feedback_scores_classifier_predictions_by_feedback_id_and_row(iris_server: Server) -> None:
     c = iris_server.client
     single = c.post("/v2/models/iris/infer", json=per_feature_body(IRIS_ROWS[:1], id="fb-one")).json()
+    assert single["id"] == "fb-one"  # the client's id is echoed; the feedback id is beside it
+    one = single["parameters"]["feedback_id"]
     predicted = single["outputs"][0]["data"][0]
-    batch = c.post("/v1/models/iris:predict", json={"instances": IRIS_ROWS[:2], "id": "fb-two"}).json()
+    batch = c.post("/v1/models/iris:predict", json={"instances": IRIS_ROWS[:2]}).json()
+    two = batch["feedback_id"]
+    assert batch["id"] == two  # a generated id is the feedback id itself
     before = metric_samples(iris_server)
 
-    ok = c.post("/v2/models/iris/feedback", json={"id": "fb-one", "label": predicted})
+    ok = c.post("/v2/models/iris/feedback", json={"id": one, "label": predicted})
     assert ok.status_code == 200, ok.text
     assert ok.json()["correct"] is True
-    again = c.post("/v2/models/iris/feedback", json={"id": "fb-one", "label": predicted})
+    again = c.post("/v2/models/iris/feedback", json={"id": one, "label": predicted})
     assert again.status_code == 409
     wrong = "virginica" if batch["predictions"][1] != "virginica" else "setosa"
-    miss = c.post("/v2/models/iris/versions/3/feedback", json={"id": "fb-two:1", "label": wrong})
-    assert miss.json() == {"id": "fb-two:1", "label": wrong, "predicted": batch["predictions"][1], "correct": False}
-    whole = c.post("/v2/models/iris/feedback", json={"id": "fb-two", "label": "setosa"})
+    miss = c.post("/v2/models/iris/versions/3/feedback", json={"id": f"{two}:1", "label": wrong})
+    assert miss.json() == {"id": f"{two}:1", "label": wrong, "predicted": batch["predictions"][1], "correct": False}
+    whole = c.post("/v2/models/iris/feedback", json={"id": two, "label": "setosa"})
     assert whole.status_code == 400
-    assert "'fb-two:<row>'" in whole.json()["error"]
-    for unknown in ("nope", "fb-two:2", "fb-two:x"):
+    assert f"'{two}:<row>'" in whole.json()["error"]
+    for unknown, status in (("fb-one", 404), (f"{two}:2", 404), (f"{two}:x", 400), (f"{two}:\u0661", 400)):
         response = c.post("/v2/models/iris/feedback", json={"id": unknown, "label": "setosa"})
-        assert response.status_code == 404, unknown
-        assert "unknown or was evicted" in response.json()["error"]
-    assert c.post("/v2/models/iris/feedback", json={"id": "fb-two:0"}).status_code == 400
+        assert response.status_code == status, unknown
+    assert c.post("/v2/models/iris/feedback", json={"id": f"{two}:0"}).status_code == 400
+    not_a_class = c.post("/v2/models/iris/feedback", json={"id": f"{two}:0", "label": "rose"})
+    assert not_a_class.status_code == 400
+    assert "'rose' is not a class of this model" in not_a_class.json()["error"]
+    assert c.post("/v2/models/iris/feedback", json={"id": f"{two}:0", "label": "setosa"}).status_code == 200
 
     after = metric_samples(iris_server)
     base = {"model": "iris", "revision": "3"}
+    counted = {}
     for outcome in ("correct", "incorrect"):
         old = (
             sample(before, "yardarm_feedback_total", outcome=outcome, **base)
-            if _has(before, "yardarm_feedback_total", {"outcome": outcome})
+            if has(before, "yardarm_feedback_total", {"outcome": outcome})
             else 0
         )
-        assert sample(after, "yardarm_feedback_total", outcome=outcome, **base) - old == 1
+        counted[outcome] = sample(after, "yardarm_feedback_total", outcome=outcome, **base) - old
+    expected_row0 = "correct" if batch["predictions"][0] == "setosa" else "incorrect"
+    assert counted == {"correct": 1 + (expected_row0 == "correct"), "incorrect": 1 + (expected_row0 == "incorrect")}
 
 
-def test_feedback_for_regression_sums_squared_error_and_forgets_beyond_capacity(diabetes_server: Server) -> None:
+def test_feedback_for_regression_sums_squared_error(diabetes_server: Server, iris_server: Server) -> None:
     c = diabetes_server.client
     ids = []
-    for i in range(6):  # capacity is 4 rows: the first two requests are forgotten
+    for i in range(3):
         body = {"inputs": [{"name": "input", "shape": [1, 10], "datatype": "FP32", "data": [0.01 * i] * 10}]}
         response = c.post("/v2/models/diabetes/infer", json=body).json()
-        ids.append((response["id"], response["outputs"][0]["data"][0]))
-    forgotten = c.post("/v2/models/diabetes/feedback", json={"id": ids[0][0], "value": 100.0})
-    assert forgotten.status_code == 404
+        ids.append((response["parameters"]["feedback_id"], response["outputs"][0]["data"][0]))
     (rid, predicted) = ids[-1]
     ok = c.post("/v2/models/diabetes/feedback", json={"id": rid, "value": predicted + 2.0})
     assert ok.status_code == 200, ok.text
+    assert ok.json()["predicted"] == predicted  # exactly what the model answered
     assert ok.json()["squared_error"] == pytest.approx(4.0, rel=1e-5)
     assert c.post("/v2/models/diabetes/feedback", json={"id": ids[-2][0], "label": "x"}).status_code == 400
+    for value in (10**400, 1e300):
+        assert (
+            c.post("/v2/models/diabetes/feedback", content=f'{{"id":"{ids[0][0]}","value":{value}}}').status_code == 400
+        )
+    # A feedback id of another model (the iris server's) is refused, not scored against this one.
+    foreign = iris_server.client.post("/v1/models/iris:predict", json={"instances": IRIS_ROWS[:1]}).json()
+    response = c.post("/v2/models/diabetes/feedback", json={"id": foreign["feedback_id"], "value": 1.0})
+    assert response.status_code == 410
+    assert "another model" in response.json()["error"]
     samples = metric_samples(diabetes_server)
     base = {"model": "diabetes", "revision": "1"}
     assert sample(samples, "yardarm_feedback_squared_error_count", **base) == 1
     assert sample(samples, "yardarm_feedback_squared_error_sum", **base) == pytest.approx(4.0, rel=1e-5)
     assert sample(samples, "yardarm_feedback_total", outcome="scored", **base) == 1
     # Regression predictions are counted into the numeric prediction bins.
-    assert sum(v for (n, _), v in samples.items() if n == "yardarm_prediction_bin_total") >= 6
+    assert sum(v for (n, _), v in samples.items() if n == "yardarm_prediction_bin_total") >= 3
+
+
+def test_feedback_works_on_any_replica_and_after_a_restart(iris: tuple[str, Path]) -> None:
+    """Two replicas with no shared state, as behind a plain Service: wherever feedback lands, it counts."""
+    digest, path = iris
+    replicas = [start_server(path, "--model-name", "iris", digest=digest) for _ in range(2)]
+    truth = {"setosa": "setosa", "versicolor": "virginica", "virginica": "virginica"}  # one class always wrong
+    try:
+        pending: list[tuple[str, str, str]] = []  # feedback id, true label, predicted label
+        for i in range(20):  # predictions alternate between the replicas, as a Service spreads them
+            rows = [IRIS_ROWS[i % 3], IRIS_ROWS[(i + 1) % 3]]
+            answer = replicas[i % 2].client.post("/v1/models/iris:predict", json={"instances": rows}).json()
+            for row, predicted in enumerate(answer["predictions"]):
+                pending.append((f"{answer['feedback_id']}:{row}", truth[predicted], predicted))
+        assert {p for _, _, p in pending} >= {"setosa", "virginica"}
+
+        def send(replica: Server, items: list[tuple[str, str, str]]) -> dict[str, int]:
+            outcomes = {"correct": 0, "incorrect": 0}
+            for feedback_id, label, predicted in items:
+                response = replica.client.post("/v2/models/iris/feedback", json={"id": feedback_id, "label": label})
+                assert response.status_code == 200, response.text
+                assert response.json()["predicted"] == predicted
+                outcomes["correct" if label == predicted else "incorrect"] += 1
+            return outcomes
+
+        # Every prediction of replica 0 goes to replica 1 and vice versa: none to the pod that made it.
+        first = send(replicas[0], pending[2:20:4] + pending[3:20:4])
+        send(replicas[1], pending[0:20:4] + pending[1:20:4])
+        replicas[1].stop()  # a pod restart: the new process never saw any of these predictions
+        replicas[1] = start_server(path, "--model-name", "iris", digest=digest)
+        after_restart = send(replicas[1], pending[20:])
+        repeat = replicas[1].client.post("/v2/models/iris/feedback", json={"id": pending[20][0], "label": "setosa"})
+        assert repeat.status_code == 409
+        for replica, expected in zip(replicas, (first, after_restart), strict=True):
+            samples = metric_samples(replica)
+            counted = {
+                outcome: sample(samples, "yardarm_feedback_total", outcome=outcome)
+                if has(samples, "yardarm_feedback_total", {"outcome": outcome})
+                else 0
+                for outcome in expected
+            }
+            assert counted == expected
+    finally:
+        for replica in replicas:
+            replica.stop()
+
+
+_feedback_ids = st.one_of(
+    st.text(max_size=60),
+    st.builds(lambda t, s: f"{t}:{s}", st.sampled_from(["", "r1", "AAAA", "x" * 40]), st.text(max_size=6)),
+)
+_json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=10),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner, max_size=4),
+    max_leaves=12,
+)
+_feedback_bodies = st.one_of(
+    _json_values,
+    st.fixed_dictionaries(
+        {"id": _feedback_ids | _json_values},
+        optional={"label": st.text(max_size=12) | _json_values, "value": _json_values},
+    ),
+)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(body=_feedback_bodies, suffix=st.text(max_size=4), model=st.sampled_from(["iris", "diabetes"]))
+def test_fuzzed_feedback_never_gets_a_server_error(
+    iris_server: Server, diabetes_server: Server, body: object, suffix: str, model: str
+) -> None:
+    server = iris_server if model == "iris" else diabetes_server
+    if isinstance(body, dict) and suffix:  # aim at a real feedback id with a mangled row
+        path = "/v1/models/iris:predict" if model == "iris" else "/v1/models/diabetes:predict"
+        rows = IRIS_ROWS[:2] if model == "iris" else [[0.01] * 10] * 2
+        body["id"] = server.client.post(path, json={"instances": rows}).json()["feedback_id"] + ":" + suffix
+    content = json.dumps(body, allow_nan=True).encode()
+    response = server.client.post(f"/v2/models/{model}/feedback", content=content)
+    assert response.status_code in (200, 400, 404, 409, 410), response.text
+    if response.status_code != 200:
+        assert response.json()["error"]
 
 
 # -- lifecycle --------------------------------------------------------------------------------------
@@ -656,6 +645,84 @@ def test_stock_tritonclient_reads_metadata_and_infers(
         assert result.as_numpy("label").shape == (2, 1)
     finally:
         client.close()
+
+
+_NUMPY_OF = {"FP32": np.float32, "FP64": np.float64, "INT64": np.int64, "BYTES": np.object_}
+
+
+def generic_v2_infer(triton: Any, server: Server, model: str, columns: dict[str, list[Any]], binary: bool) -> Any:
+    """What a generic V2 client does knowing only the metadata: build each advertised input.
+
+    ``columns`` is the user's data by feature name. An advertised input named as a feature takes
+    that column; any other input takes all features as a matrix in ``parameters.features`` order.
+    The declared output datatypes and shapes must be what the answer carries.
+    """
+    client = triton.InferenceServerClient(url=server.url.removeprefix("http://"))
+    try:
+        meta = client.get_model_metadata(model)
+        rows = len(next(iter(columns.values())))
+        inputs = []
+        for spec in meta["inputs"]:
+            shape = [rows if d == -1 else d for d in spec["shape"]]
+            if spec["name"] in columns:
+                data: Any = columns[spec["name"]]
+            else:
+                data = [[columns[f][r] for f in meta["parameters"]["features"]] for r in range(rows)]
+            array = np.asarray(data, dtype=_NUMPY_OF[spec["datatype"]]).reshape(shape)
+            tensor = triton.InferInput(spec["name"], shape, spec["datatype"])
+            tensor.set_data_from_numpy(array, binary_data=binary)
+            inputs.append(tensor)
+        outputs = [triton.InferRequestedOutput(o["name"], binary_data=binary) for o in meta["outputs"]]
+        result = client.infer(model, inputs, outputs=outputs)
+        for declared in meta["outputs"]:
+            answered = result.get_output(declared["name"])
+            assert answered["datatype"] == declared["datatype"], declared
+            assert len(answered["shape"]) == len(declared["shape"]), declared
+            assert all(d in (-1, a) for d, a in zip(declared["shape"], answered["shape"], strict=True)), declared
+            assert result.as_numpy(declared["name"]).shape[0] == rows
+        return result
+    finally:
+        client.close()
+
+
+@pytest.mark.parametrize("binary", [True, False], ids=["binary-tensors", "json-tensors"])
+def test_a_generic_client_builds_working_requests_from_the_metadata_alone(
+    iris_server: Server,
+    diabetes_server: Server,
+    iris: tuple[str, Path],
+    diabetes: tuple[str, Path],
+    iris_bundle: tuple[Path, str],
+    binary: bool,
+) -> None:
+    triton = pytest.importorskip("tritonclient.http")
+    # Mixed numeric + categorical: one input per feature is advertised (and works).
+    mixed = {name: [row[j] for row in IRIS_ROWS] for j, name in enumerate(IRIS_FEATURES)}
+    result = generic_v2_infer(triton, iris_server, "iris", mixed, binary)
+    label, probabilities = reference(iris[1], IRIS_ROWS)
+    assert [v.decode() if isinstance(v, bytes) else v for v in result.as_numpy("label").tolist()] == label.tolist()
+    np.testing.assert_allclose(result.as_numpy("probabilities"), probabilities, rtol=1e-6)
+    # All-numeric regressor: the [N, F] matrix is advertised.
+    manifest, _ = read_bundle(diabetes[1])
+    rows = [[0.01 * i - 0.005 * j for j in range(10)] for i in range(4)]
+    columns = {f.name: [row[j] for row in rows] for j, f in enumerate(manifest.inputs)}
+    assert [i["shape"] for i in diabetes_server.client.get("/v2/models/diabetes").json()["inputs"]] == [[-1, 10]]
+    result = generic_v2_infer(triton, diabetes_server, "diabetes", columns, binary)
+    (expected,) = reference(diabetes[1], rows)
+    np.testing.assert_allclose(result.as_numpy("label"), expected, rtol=1e-6)
+    # All-numeric classifier whose graph emits integer classes: labels are BYTES, as declared.
+    directory, digest = iris_bundle[:2]
+    manifest, _ = read_bundle(directory)
+    rows = [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3], [5.9, 3.0, 4.2, 1.5]]
+    columns = {f.name: [row[j] for row in rows] for j, f in enumerate(manifest.inputs)}
+    server = start_server(directory, "--model-name", "numeric", digest=digest)
+    try:
+        result = generic_v2_infer(triton, server, "numeric", columns, binary)
+        label, probabilities = reference(directory, rows)
+        answered = [v.decode() if isinstance(v, bytes) else v for v in result.as_numpy("label").tolist()]
+        assert answered == [manifest.class_labels[int(v)] for v in label]  # type: ignore[index]
+        np.testing.assert_allclose(result.as_numpy("probabilities"), probabilities, rtol=1e-6)
+    finally:
+        assert server.stop() == 0
 
 
 # -- fuzz: whatever a client sends, a mistake is a 4xx with a message, never a 500 -----------------

@@ -90,7 +90,10 @@ class ServingSpec(ApiModel):
     )
     feedback_capacity: int = Field(
         default=100000,
-        description="Recent predictions kept so that feedback can be matched to them by request id.",
+        description=(
+            "Scored feedback rows each serving pod remembers to refuse repeats (409). Feedback ids carry "
+            "the prediction, so any replica scores feedback; this bounds only repeat detection."
+        ),
         ge=0,
         le=10000000,
     )
