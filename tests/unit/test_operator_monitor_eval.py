@@ -29,7 +29,7 @@ SERVED = Served(revision=1, digest=D1)
 LATENCY_BOUNDS = (0.01, 0.05, 0.1, float("inf"))
 
 PROFILE = ReferenceProfile(
-    rows=100,
+    rows=100_000,  # a large reference: its own sampling noise is negligible here
     features=[
         FeatureProfile(name="x", bins=NumericBins(edges=[0.0, 1.0, 2.0], proportions=[0.25, 0.25, 0.25, 0.25])),
         FeatureProfile(
@@ -330,9 +330,12 @@ def test_accuracy_on_regression_feedback_is_inconclusive() -> None:
 def chain(
     s: MonitorSpec, afters: list[Snapshot], served: Served = SERVED, previous: MonitorStatus | None = None
 ) -> list[Outcome]:
+    """Evaluate back-to-back, non-overlapping one-minute windows (each counts toward the streak)."""
     outcomes = []
     for i, after in enumerate(afters):
-        outcome = run(s, ZERO, after, previous=previous, served=served, at=i)
+        before = Snapshot(time=60.0 * i, pods=ZERO.pods)
+        current = Snapshot(time=60.0 * (i + 1), pods=after.pods, errors=after.errors)
+        outcome = run(s, before, current, previous=previous, served=served, at=i)
         outcomes.append(outcome)
         previous = outcome.status
     return outcomes

@@ -35,7 +35,7 @@ class FakeApi:
             "spec": {
                 "targetRef": {"name": "md"},
                 "interval": "10s",
-                "window": "1m",
+                "window": "10s",  # = interval: every window is new evidence
                 "minSamples": 10,
                 "failureThreshold": 2,
                 "checks": [{"name": "drift", "type": "featureDrift", "threshold": 0.2}],
