@@ -35,8 +35,10 @@ LATENCY_BUCKET = "yardarm_request_duration_seconds_bucket"
 FEATURE_BIN = "yardarm_feature_bin_total"
 FEATURE_MISSING = "yardarm_feature_missing_total"
 FEATURE_REFERENCE = "yardarm_feature_bin_reference_ratio"
+FEATURE_REFERENCE_ROWS = "yardarm_feature_reference_rows"
 PREDICTION_BIN = "yardarm_prediction_bin_total"
 PREDICTION_REFERENCE = "yardarm_prediction_bin_reference_ratio"
+PREDICTION_REFERENCE_ROWS = "yardarm_prediction_reference_rows"
 ROWS = "yardarm_inference_rows_total"
 FEEDBACK = "yardarm_feedback_total"
 MODEL_INFO = "yardarm_model_info"
@@ -49,8 +51,10 @@ SERIES = (
     FEATURE_BIN,
     FEATURE_MISSING,
     FEATURE_REFERENCE,
+    FEATURE_REFERENCE_ROWS,
     PREDICTION_BIN,
     PREDICTION_REFERENCE,
+    PREDICTION_REFERENCE_ROWS,
     ROWS,
     FEEDBACK,
     MODEL_INFO,
@@ -85,6 +89,8 @@ def metrics_from_samples(samples: Iterable[Sample]) -> PodMetrics:
     feature_categorical: dict[str, bool] = {}
     prediction_ref: dict[int, float] = {}
     prediction_categorical = False
+    feature_rows: dict[str, int] = {}
+    prediction_rows: int | None = None
 
     def add(key: CounterKey, value: float) -> None:
         counters[key] = counters.get(key, 0.0) + value
@@ -117,17 +123,25 @@ def metrics_from_samples(samples: Iterable[Sample]) -> PodMetrics:
         elif name == PREDICTION_REFERENCE:
             prediction_ref[int(labels.get("bin", "0"))] = value
             prediction_categorical = bool(labels.get("category"))
+        elif name == FEATURE_REFERENCE_ROWS:
+            feature_rows[labels.get("feature", "")] = int(value)
+        elif name == PREDICTION_REFERENCE_ROWS:
+            prediction_rows = int(value)
 
-    def reference(by_bin: Mapping[int, float], categorical: bool) -> Reference:
-        return Reference(tuple(by_bin.get(i, 0.0) for i in range(max(by_bin) + 1)), categorical)
+    def reference(by_bin: Mapping[int, float], categorical: bool, rows: int | None) -> Reference:
+        return Reference(tuple(by_bin.get(i, 0.0) for i in range(max(by_bin) + 1)), categorical, rows)
 
     return PodMetrics(
         counters=counters,
         digest=digest,
         revision=revision,
         start_time=start_time,
-        feature_reference={f: reference(b, feature_categorical[f]) for f, b in feature_ref.items() if b},
-        prediction_reference=reference(prediction_ref, prediction_categorical) if prediction_ref else None,
+        feature_reference={
+            f: reference(b, feature_categorical[f], feature_rows.get(f)) for f, b in feature_ref.items() if b
+        },
+        prediction_reference=(
+            reference(prediction_ref, prediction_categorical, prediction_rows) if prediction_ref else None
+        ),
     )
 
 
