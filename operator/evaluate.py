@@ -280,6 +280,8 @@ def _status(
 
 
 def _too_few(check: Check, samples: float, needed: float, what: str, why: str = "") -> Measurement:
+    if math.isinf(needed):
+        return Measurement(check, samples, inconclusive=f"{int(samples)} {what} in the window{why}")
     reason = f"{int(samples)} {what} in the window, fewer than {int(needed)}{why}"
     return Measurement(check, samples, inconclusive=reason)
 
