@@ -156,9 +156,7 @@ def test_psi_effect_removes_the_small_sample_bias() -> None:
 def test_psi_effect_agrees_with_psi_when_both_samples_are_large() -> None:
     reference = [0.2, 0.3, 0.5]
     counts = [30_000, 30_000, 40_000]
-    assert psi_effect(reference, counts, reference_rows=1_000_000) == pytest.approx(
-        psi(reference, counts), abs=2e-3
-    )
+    assert psi_effect(reference, counts, reference_rows=1_000_000) == pytest.approx(psi(reference, counts), abs=2e-3)
 
 
 def test_pooling_reaches_the_minimum_expected_count_without_looking_at_observations() -> None:
