@@ -185,16 +185,39 @@ def targets_of(pods: Iterable[Mapping[str, Any]]) -> list[Target]:
     return out
 
 
+async def read_body(response: aiohttp.ClientResponse, url: str) -> bytes:
+    """The whole body, or :class:`ScrapeError`: a page cut short is never parsed partially.
+
+    ``StreamReader.read(n)`` returns what has *arrived*, which for a large ``/metrics`` page can be a
+    prefix that still parses (cut at a line break, with a fraction of its series). So the body is read
+    to its end, and its length must equal ``Content-Length`` when the server sent one (a connection
+    closed early raises; aiohttp also refuses a chunked body without its last chunk). Bodies larger
+    than :data:`MAX_BODY` are refused before and while reading.
+    """
+    expected = response.content_length
+    if expected is not None and expected > MAX_BODY:
+        raise ScrapeError(f"{url}: Content-Length {expected} is more than {MAX_BODY} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.content.iter_any():
+        size += len(chunk)
+        if size > MAX_BODY:
+            raise ScrapeError(f"{url}: more than {MAX_BODY} bytes")
+        chunks.append(chunk)
+    body = b"".join(chunks)
+    if expected is not None and len(body) != expected:
+        raise ScrapeError(f"{url}: body cut short ({len(body)} of {expected} bytes)")
+    return body
+
+
 async def _fetch(session: aiohttp.ClientSession, target: Target) -> PodMetrics:
     try:
         async with session.get(target.url, headers={"Accept": "text/plain"}) as response:
             if response.status != 200:
                 raise ScrapeError(f"HTTP {response.status} from {target.url}")
-            body = await response.content.read(MAX_BODY + 1)
+            body = await read_body(response, target.url)
     except (aiohttp.ClientError, TimeoutError, OSError) as exc:
         raise ScrapeError(f"{target.url}: {type(exc).__name__} {exc}".strip()) from None
-    if len(body) > MAX_BODY:
-        raise ScrapeError(f"{target.url}: more than {MAX_BODY} bytes")
     return parse_exposition(body.decode("utf-8", errors="replace"))
 
 
