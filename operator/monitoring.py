@@ -16,8 +16,9 @@ serves (``status.currentRevision``/``currentDigest``) → list its ready serving
 counts beside their counters, so the operator pod needs no artifact store →
 :func:`yardarm.operator.evaluate.evaluate` against the oldest snapshot of the window →
 patch ``status`` → Events on transitions; verdicts and scrape errors logged at INFO. The window's
-snapshots live in memory only, keyed by the Monitor's uid: after an operator restart the first round just records a snapshot and the window
-starts again; ``consecutiveFailures`` and the verdict are in status and survive.
+snapshots live in memory only, keyed by the Monitor's uid: after an operator restart the first
+round just records a snapshot and the window starts again; ``consecutiveFailures`` and the
+verdict are in status and survive.
 
 The Monitor only records its verdict; the ModelDeployment reconciler rolls back.
 """
