@@ -19,6 +19,7 @@ Pure and deterministic (time is passed in), so every rule is unit-tested without
 
 from __future__ import annotations
 
+import functools
 import math
 from collections import deque
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -182,15 +183,25 @@ class Window:
                 by_le[le] = by_le.get(le, 0.0) + value
         return sorted(by_le.items())
 
+    @functools.cached_property
+    def _bins_by_variable(self) -> dict[tuple[str | int | float, ...], dict[int, float]]:
+        """Bin counts grouped by variable once (a Monitor with 100 features asks 100 times)."""
+        out: dict[tuple[str | int | float, ...], dict[int, float]] = {}
+        for key, value in self.totals.items():
+            if key[0] == "feature" and len(key) == 3:
+                variable: tuple[str | int | float, ...] = ("feature", str(key[1]))
+            elif key[0] == "prediction" and len(key) == 2:
+                variable = ("prediction",)
+            else:
+                continue
+            bins = out.setdefault(variable, {})
+            index = int(key[-1])
+            bins[index] = bins.get(index, 0.0) + value
+        return out
+
     def bins(self, family: str, *prefix: str) -> dict[int, float]:
         """Bin index → count for ``("feature", name)`` or ``("prediction",)``."""
-        width = 1 + len(prefix)
-        out: dict[int, float] = {}
-        for key, value in self.totals.items():
-            if key[0] == family and tuple(key[1:width]) == prefix and len(key) == width + 1:
-                index = int(key[width])
-                out[index] = out.get(index, 0.0) + value
-        return out
+        return dict(self._bins_by_variable.get((family, *prefix), {}))
 
 
 def window_between(baselines: Snapshot | Sequence[Snapshot], current: Snapshot, digest: str | None) -> Window:

@@ -268,6 +268,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         smallest = min(data.shape[0] for data, _ in sets) // 2
         for n in sorted({min(100, smallest), min(250, smallest)}):
             row("featureDrift psi 0.2", str(k), "split", n, drift_rate(sets, n, rounds, rng, scenario="split"))
+    digits = LOADERS["digits"]()
+    for k in (10, 30, 64):
+        for n in (300, 800):
+            rate = drift_rate([(digits, list(range(k)))], n, rounds, rng, scenario="split")
+            row("featureDrift psi 0.2 (digits)", str(k), "split", n, rate)
     for name in ("wine", "diabetes", "digits"):
         data = LOADERS[name]()
         sets = [(data, list(range(min(10, data.shape[1]))))]
