@@ -568,7 +568,7 @@ def _same_subject(verdict: Verdict | None, served: Served) -> bool:
     return verdict is not None and verdict.revision == served.revision and verdict.digest == served.digest
 
 
-def counts(previous: MonitorStatus, window_start: datetime | None) -> bool:
+def counts(counted_until: datetime | None, window_start: datetime | None) -> bool:
     """True when this evaluation's window does not overlap the last one counted toward the streak.
 
     Evaluations come every ``interval`` but each looks back a whole ``window``: consecutive windows
@@ -577,9 +577,9 @@ def counts(previous: MonitorStatus, window_start: datetime | None) -> bool:
     (``status.countedUntil``) moves ``consecutiveFailures``; with independent windows, a healthy
     model is degraded with probability at most ``falseAlarmRate ** failureThreshold`` per window.
     """
-    if window_start is None or previous.counted_until is None:
+    if window_start is None or counted_until is None:
         return True
-    return window_start >= previous.counted_until
+    return window_start >= counted_until
 
 
 def judge(
@@ -605,7 +605,7 @@ def judge(
     failures = (previous.consecutive_failures or 0) if same else 0
     old = previous.verdict if same else None
     counted_until = previous.counted_until if same else None
-    counted = counts(previous.model_copy(update={"counted_until": counted_until}), window_start)
+    counted = counts(counted_until, window_start)
 
     failing = tuple(c.name for c in checks if c.result == "Fail")
     inconclusive = tuple(c.name for c in checks if c.result == "Inconclusive")
