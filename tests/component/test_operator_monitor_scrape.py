@@ -141,6 +141,9 @@ def test_scraped_counters_identify_the_model_and_count_every_row(server: Serve) 
     assert pod.feature_reference["petal_length_cm"].categorical is False
     assert pod.prediction_reference is not None
     assert pod.prediction_reference.categorical
+    # The reference sizes the two-sample tests need: every iris row, and the 30 test predictions.
+    assert {r.rows for r in pod.feature_reference.values()} == {150}
+    assert pod.prediction_reference.rows == 30
     grew = {k: v - before.pods["iris-0"].counters.get(k, 0) for k, v in pod.counters.items()}
     assert grew[("requests", "infer", "200")] == 30
     assert grew[("rows",)] == 30
