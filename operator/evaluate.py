@@ -19,11 +19,12 @@ Pure and deterministic (time is passed in), so every rule is unit-tested without
 
 from __future__ import annotations
 
+import functools
 import math
 from collections import deque
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
 from yardarm.api.common import parse_duration
 from yardarm.api.conditions import Condition, State, summarize
@@ -39,7 +40,16 @@ from yardarm.api.monitor import (
 )
 from yardarm.bundle import CategoricalBins, FeatureProfile, ReferenceProfile
 
-from .drift import BinMismatchError, histogram_quantile, ks_distance, psi, total_variation
+from .drift import (
+    BinMismatchError,
+    chi_square_test,
+    histogram_quantile,
+    ks_distance,
+    psi_effect,
+    rows_needed,
+    total_variation,
+)
+from .stats import binom_cdf, binom_sf, holm
 
 #: Endpoints whose requests are model traffic (probes and /metrics are not).
 INFERENCE_ENDPOINTS = frozenset({"infer", "predict"})
@@ -64,6 +74,8 @@ class Reference:
 
     proportions: tuple[float, ...]
     categorical: bool
+    #: Values the proportions were counted from (None when unknown: then they are taken as exact).
+    rows: int | None = None
 
 
 @dataclass(frozen=True)
@@ -171,15 +183,25 @@ class Window:
                 by_le[le] = by_le.get(le, 0.0) + value
         return sorted(by_le.items())
 
+    @functools.cached_property
+    def _bins_by_variable(self) -> dict[tuple[str | int | float, ...], dict[int, float]]:
+        """Bin counts grouped by variable once (a Monitor with 100 features asks 100 times)."""
+        out: dict[tuple[str | int | float, ...], dict[int, float]] = {}
+        for key, value in self.totals.items():
+            if key[0] == "feature" and len(key) == 3:
+                variable: tuple[str | int | float, ...] = ("feature", str(key[1]))
+            elif key[0] == "prediction" and len(key) == 2:
+                variable = ("prediction",)
+            else:
+                continue
+            bins = out.setdefault(variable, {})
+            index = int(key[-1])
+            bins[index] = bins.get(index, 0.0) + value
+        return out
+
     def bins(self, family: str, *prefix: str) -> dict[int, float]:
         """Bin index → count for ``("feature", name)`` or ``("prediction",)``."""
-        width = 1 + len(prefix)
-        out: dict[int, float] = {}
-        for key, value in self.totals.items():
-            if key[0] == family and tuple(key[1:width]) == prefix and len(key) == width + 1:
-                index = int(key[width])
-                out[index] = out.get(index, 0.0) + value
-        return out
+        return dict(self._bins_by_variable.get((family, *prefix), {}))
 
 
 def window_between(baselines: Snapshot | Sequence[Snapshot], current: Snapshot, digest: str | None) -> Window:
@@ -213,9 +235,47 @@ def window_between(baselines: Snapshot | Sequence[Snapshot], current: Snapshot, 
 
 
 # -- checks ------------------------------------------------------------------------------------------
+#
+# Each check first *measures*: an effect size for what it watches and one or more hypothesis tests
+# (a p-value each, with whether the effect is beyond the threshold). Then :func:`decide` adjusts all
+# p-values of the evaluation together (Holm) and a test fails only when it is significant at
+# ``spec.falseAlarmRate`` after adjustment *and* its effect is beyond the threshold. So the chance
+# that an evaluation of a healthy model fails anything is at most ``falseAlarmRate``, whatever the
+# number of checks and features.
 
 
-def _status(check: Check, result: CheckResult, value: float | None, samples: float, message: str | None) -> CheckStatus:
+@dataclass(frozen=True)
+class Test:
+    """One hypothesis test of a check: e.g. one feature's drift."""
+
+    label: str
+    p_value: float
+    effect: float
+    exceeds: bool
+    detail: str
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """What a check measured in the window, before the evaluation-wide decision."""
+
+    check: Check
+    samples: float
+    tests: tuple[Test, ...] = ()
+    value: float | None = None
+    summary: str = ""
+    inconclusive: str | None = None
+    note: str = ""
+
+
+def _status(
+    check: Check,
+    result: CheckResult,
+    value: float | None,
+    samples: float,
+    message: str | None,
+    p_value: float | None = None,
+) -> CheckStatus:
     if value is not None and not math.isfinite(value):
         value = None
     return CheckStatus(
@@ -223,24 +283,31 @@ def _status(check: Check, result: CheckResult, value: float | None, samples: flo
         type=check.type,
         result=result,
         value=None if value is None else round(value, 6),
+        p_value=None if p_value is None else float(f"{p_value:.3g}"),
         threshold=check.threshold,
         samples=int(samples),
         message=message,
     )
 
 
-def _too_few(check: Check, samples: float, min_samples: int, what: str) -> CheckStatus:
-    return _status(
-        check, "Inconclusive", None, samples, f"{int(samples)} {what} in the window, fewer than {min_samples}"
-    )
+def _too_few(check: Check, samples: float, needed: float, what: str, why: str = "") -> Measurement:
+    if math.isinf(needed):
+        return Measurement(check, samples, inconclusive=f"{int(samples)} {what} in the window{why}")
+    reason = f"{int(samples)} {what} in the window, fewer than {int(needed)}{why}"
+    return Measurement(check, samples, inconclusive=reason)
 
 
-def _upper_bound(check: Check, value: float, samples: float, message: str) -> CheckStatus:
-    result: CheckResult = "Fail" if value > check.threshold else "Pass"
-    return _status(check, result, value, samples, message)
+def _p(value: float) -> str:
+    return f"p={value:.2g}"
 
 
-def check_latency(check: Check, window: Window, min_samples: int) -> CheckStatus:
+def measure_latency(check: Check, window: Window, min_samples: int) -> Measurement:
+    """The quantile from the histogram; the test: are more than ``1 - q`` of requests slower than the threshold?
+
+    The count slower than the smallest bucket bound at or above the threshold is a lower bound of
+    the count slower than the threshold, so the one-sided binomial test on it is exact or
+    conservative. A threshold above every finite bound cannot be shown exceeded (the test never rejects).
+    """
     q = check.quantile or DEFAULT_QUANTILE
     buckets = window.latency_buckets()
     samples = buckets[-1][1] if buckets else 0.0
@@ -248,36 +315,52 @@ def check_latency(check: Check, window: Window, min_samples: int) -> CheckStatus
         return _too_few(check, samples, min_samples, "requests")
     value = histogram_quantile(q, buckets)
     if math.isnan(value):
-        return _status(check, "Inconclusive", None, samples, "no latency histogram")
-    return _upper_bound(check, value, samples, f"p{q * 100:g} latency {value * 1000:.1f} ms")
+        return Measurement(check, samples, inconclusive="no latency histogram")
+    bound = next(((le, cum) for le, cum in buckets if le >= check.threshold and math.isfinite(le)), None)
+    if bound is None:
+        p_value, slower = 1.0, "no bucket bound at or above the threshold"
+    else:
+        above = max(0.0, samples - bound[1])
+        p_value = binom_sf(above, samples, 1.0 - q)
+        slower = f"{int(above)} of {int(samples)} slower than {bound[0] * 1000:g} ms"
+    text = f"p{q * 100:g} latency {value * 1000:.1f} ms; {slower}"
+    test = Test("latency", p_value, value, value > check.threshold, text)
+    return Measurement(check, samples, (test,), value, text)
 
 
-def check_error_rate(check: Check, window: Window, min_samples: int) -> CheckStatus:
+def measure_error_rate(check: Check, window: Window, min_samples: int) -> Measurement:
+    """The 5xx share; the test: exact one-sided binomial, is the true rate above the threshold?"""
     total, errors = window.requests()
     if total < min_samples:
         return _too_few(check, total, min_samples, "requests")
     rate = errors / total
-    return _upper_bound(check, rate, total, f"{int(errors)} of {int(total)} requests failed with 5xx")
+    text = f"{int(errors)} of {int(total)} requests failed with 5xx"
+    test = Test("errors", binom_sf(errors, total, check.threshold), rate, rate > check.threshold, text)
+    return Measurement(check, total, (test,), rate, text)
 
 
-def check_accuracy(check: Check, window: Window, min_samples: int) -> CheckStatus:
+def measure_accuracy(check: Check, window: Window, min_samples: int) -> Measurement:
+    """Accuracy from feedback; the test: exact one-sided binomial, is the true accuracy below the threshold?"""
     correct = window.totals.get(("feedback", "correct"), 0.0)
     incorrect = window.totals.get(("feedback", "incorrect"), 0.0)
     scored = window.totals.get(("feedback", "scored"), 0.0)
     total = correct + incorrect
     if total == 0 and scored > 0:
-        return _status(check, "Inconclusive", None, scored, "accuracy needs classification feedback (labels)")
+        return Measurement(check, scored, inconclusive="accuracy needs classification feedback (labels)")
     if total < min_samples:
         return _too_few(check, total, min_samples, "feedback items")
     value = correct / total
-    result: CheckResult = "Fail" if value < check.threshold else "Pass"
-    return _status(check, result, value, total, f"{int(correct)} of {int(total)} feedback items correct")
+    text = f"{int(correct)} of {int(total)} feedback items correct"
+    test = Test("accuracy", binom_cdf(correct, total, check.threshold), value, value < check.threshold, text)
+    return Measurement(check, total, (test,), value, text)
 
 
-def _distance(method: str, categorical: bool, reference: Sequence[float], counts: Sequence[float]) -> float:
+def _effect(method: str, reference: Reference, counts: Sequence[float]) -> float:
     if method == "ks":
-        return total_variation(reference, counts) if categorical else ks_distance(reference, counts)
-    return psi(reference, counts)
+        if reference.categorical:
+            return total_variation(reference.proportions, counts)
+        return ks_distance(reference.proportions, counts)
+    return psi_effect(reference.proportions, counts, reference.rows)
 
 
 def _observed(bins: Mapping[int, float], size: int) -> list[float]:
@@ -294,13 +377,13 @@ def references_from(
     features: dict[str, Reference] = {}
     prediction: Reference | None = None
 
-    def of(p: FeatureProfile) -> Reference:
-        return Reference(tuple(p.bins.proportions), isinstance(p.bins, CategoricalBins))
+    def of(p: FeatureProfile, rows: int | None) -> Reference:
+        return Reference(tuple(p.bins.proportions), isinstance(p.bins, CategoricalBins), p.rows or rows)
 
     if profile is not None:
-        features = {p.name: of(p) for p in profile.features}
+        features = {p.name: of(p, round(profile.rows * (1.0 - p.missing_fraction))) for p in profile.features}
         if profile.predictions is not None:
-            prediction = of(profile.predictions)
+            prediction = of(profile.predictions, None)
     for pod in current.pods.values():
         if digest is not None and pod.digest != digest:
             continue
@@ -311,57 +394,128 @@ def references_from(
     return features, prediction
 
 
-def check_feature_drift(
-    check: Check, window: Window, min_samples: int, references: Mapping[str, Reference]
-) -> CheckStatus:
+def _needed(check: Check, reference: Reference, min_samples: int, alpha: float) -> float:
+    """Rows a drift test of this variable needs: ``minSamples``, or more when the statistics say so."""
+    bins = sum(1 for p in reference.proportions if p > 0)
+    return max(float(min_samples), rows_needed(check.threshold, bins, alpha, reference.rows, check.method or "psi"))
+
+
+def _drift_test(check: Check, label: str, reference: Reference, counts: Sequence[float]) -> Test:
+    method = check.method or "psi"
+    effect = _effect(method, reference, counts)
+    test = chi_square_test(reference.proportions, counts, reference.rows, ordered=not reference.categorical)
+    return Test(label, test.p_value, effect, effect >= check.threshold, f"{label} ({effect:.3f})")
+
+
+def _why_needed(check: Check, needed: float, reference: Reference) -> str:
+    method = check.method or "psi"
+    if math.isinf(needed):
+        return (
+            f": the reference ({reference.rows} rows) is too small for a {method} of {check.threshold:g} "
+            "ever to be significant; raise the threshold or train on more data"
+        )
+    return f" needed for a {method} of {check.threshold:g} to be significant"
+
+
+def measure_feature_drift(
+    check: Check, window: Window, min_samples: int, references: Mapping[str, Reference], alpha: float
+) -> Measurement:
+    """One chi-square test per feature (see :func:`yardarm.operator.drift.chi_square_test`)."""
     names = check.features if check.features is not None else sorted(references)
     if not names:
-        return _status(check, "Inconclusive", None, 0, "no reference profile for any feature")
+        return Measurement(check, 0, inconclusive="no reference profile for any feature")
     unknown = [n for n in names if n not in references]
     if unknown:
-        return _status(check, "Inconclusive", None, 0, f"no reference bins for feature(s) {', '.join(unknown)}")
+        return Measurement(check, 0, inconclusive=f"no reference bins for feature(s) {', '.join(unknown)}")
     method = check.method or "psi"
-    scores: dict[str, float] = {}
+    tests: list[Test] = []
     sparse: list[str] = []
     samples = 0.0
+    short: tuple[float, float, Reference] | None = None
     for name in names:
         ref = references[name]
         try:
             counts = _observed(window.bins("feature", name), len(ref.proportions))
         except BinMismatchError as exc:
-            return _status(check, "Inconclusive", None, 0, f"feature {name}: {exc}")
+            return Measurement(check, 0, inconclusive=f"feature {name}: {exc}")
         n = sum(counts)
         samples = max(samples, n)
-        if n >= min_samples:
-            scores[name] = _distance(method, ref.categorical, ref.proportions, counts)
+        needed = _needed(check, ref, min_samples, alpha)
+        if n >= needed:
+            tests.append(_drift_test(check, name, ref, counts))
         else:
             sparse.append(name)
-    if not scores:
-        return _too_few(check, samples, min_samples, "rows")
-    skipped = f"; too few values to test {', '.join(sparse)}" if sparse else ""
-    worst = max(scores.values())
-    drifted = sorted((n for n, s in scores.items() if s > check.threshold), key=lambda n: -scores[n])
-    if drifted:
-        listed = ", ".join(f"{n} ({scores[n]:.3f})" for n in drifted[:5])
-        more = f" and {len(drifted) - 5} more" if len(drifted) > 5 else ""
-        return _status(check, "Fail", worst, samples, f"{method} drift in {listed}{more}{skipped}")
-    top = max(scores, key=lambda n: scores[n])
-    return _status(check, "Pass", worst, samples, f"largest {method} {worst:.3f} ({top}){skipped}")
+            if short is None or needed > short[1]:
+                short = (n, needed, ref)
+    if not tests:
+        assert short is not None
+        why = _why_needed(check, short[1], short[2]) if short[1] > min_samples else ""
+        return _too_few(check, short[0], short[1], "rows", why)
+    note = f"; too few values to test {', '.join(sparse)}" if sparse else ""
+    top = max(tests, key=lambda t: t.effect)
+    summary = f"largest {method} {top.effect:.3f} ({top.label})"
+    return Measurement(check, samples, tuple(tests), top.effect, summary, note=note)
 
 
-def check_prediction_drift(check: Check, window: Window, min_samples: int, reference: Reference | None) -> CheckStatus:
+def measure_prediction_drift(
+    check: Check, window: Window, min_samples: int, reference: Reference | None, alpha: float
+) -> Measurement:
+    """The same test as one feature's drift, on the prediction bins."""
     if reference is None:
-        return _status(check, "Inconclusive", None, 0, "no reference profile for predictions")
+        return Measurement(check, 0, inconclusive="no reference profile for predictions")
     try:
         counts = _observed(window.bins("prediction"), len(reference.proportions))
     except BinMismatchError as exc:
-        return _status(check, "Inconclusive", None, 0, f"predictions: {exc}")
+        return Measurement(check, 0, inconclusive=f"predictions: {exc}")
     samples = sum(counts)
-    if samples < min_samples:
-        return _too_few(check, samples, min_samples, "predictions")
+    needed = _needed(check, reference, min_samples, alpha)
+    if samples < needed:
+        why = _why_needed(check, needed, reference) if needed > min_samples else ""
+        return _too_few(check, samples, needed, "predictions", why)
+    test = _drift_test(check, "predictions", reference, counts)
     method = check.method or "psi"
-    value = _distance(method, reference.categorical, reference.proportions, counts)
-    return _upper_bound(check, value, samples, f"prediction {method} {value:.3f}")
+    return Measurement(check, samples, (test,), test.effect, f"prediction {method} {test.effect:.3f}")
+
+
+def planned_tests(spec: MonitorSpec, references: Mapping[str, Reference]) -> int:
+    """How many hypotheses an evaluation of ``spec`` tests at most (sets the per-test level for needed counts)."""
+    total = 0
+    for check in spec.checks:
+        if check.type == "featureDrift":
+            total += len(check.features) if check.features is not None else max(len(references), 1)
+        else:
+            total += 1
+    return max(total, 1)
+
+
+def decide(measurements: Sequence[Measurement], alpha: float) -> list[CheckStatus]:
+    """Holm-adjust every test of the evaluation together, then give each check its result.
+
+    A test fails when its adjusted p-value is at most ``alpha`` and its effect is beyond the
+    threshold; a check fails when any of its tests fails.
+    """
+    flat = [t for m in measurements for t in m.tests]
+    adjusted = iter(holm([t.p_value for t in flat]))
+    out: list[CheckStatus] = []
+    for m in measurements:
+        pairs = [(t, next(adjusted)) for t in m.tests]
+        if m.inconclusive is not None or not pairs:
+            out.append(_status(m.check, "Inconclusive", None, m.samples, m.inconclusive or "nothing to test"))
+            continue
+        best = min(a for _, a in pairs)
+        failing = sorted(((t, a) for t, a in pairs if a <= alpha and t.exceeds), key=lambda ta: ta[1])
+        if failing:
+            if m.check.type in ("featureDrift", "predictionDrift"):
+                method = m.check.method or "psi"
+                listed = ", ".join(f"{t.detail[:-1]}, {_p(a)})" for t, a in failing[:5])
+                more = f" and {len(failing) - 5} more" if len(failing) > 5 else ""
+                message = f"{method} drift in {listed}{more}{m.note}"
+            else:
+                message = f"{failing[0][0].detail} ({_p(failing[0][1])})"
+            out.append(_status(m.check, "Fail", m.value, m.samples, message, best))
+        else:
+            out.append(_status(m.check, "Pass", m.value, m.samples, f"{m.summary} ({_p(best)}){m.note}", best))
+    return out
 
 
 def run_checks(
@@ -370,20 +524,22 @@ def run_checks(
     references: Mapping[str, Reference],
     prediction: Reference | None,
 ) -> list[CheckStatus]:
-    """Every check of the spec against one window."""
-    out: list[CheckStatus] = []
+    """Every check of the spec against one window, decided together."""
+    alpha = spec.false_alarm_rate
+    per_test = alpha / planned_tests(spec, references)
+    measured: list[Measurement] = []
     for check in spec.checks:
         if check.type == "latency":
-            out.append(check_latency(check, window, spec.min_samples))
+            measured.append(measure_latency(check, window, spec.min_samples))
         elif check.type == "errorRate":
-            out.append(check_error_rate(check, window, spec.min_samples))
+            measured.append(measure_error_rate(check, window, spec.min_samples))
         elif check.type == "accuracy":
-            out.append(check_accuracy(check, window, spec.min_samples))
+            measured.append(measure_accuracy(check, window, spec.min_samples))
         elif check.type == "featureDrift":
-            out.append(check_feature_drift(check, window, spec.min_samples, references))
+            measured.append(measure_feature_drift(check, window, spec.min_samples, references, per_test))
         else:
-            out.append(check_prediction_drift(check, window, spec.min_samples, prediction))
-    return out
+            measured.append(measure_prediction_drift(check, window, spec.min_samples, prediction, per_test))
+    return decide(measured, alpha)
 
 
 # -- bookkeeping and status ---------------------------------------------------------------------------
@@ -404,10 +560,26 @@ class Outcome:
     status: MonitorStatus
     failing: tuple[str, ...]
     newly_degraded: bool
+    #: Whether this evaluation's window counted toward ``consecutiveFailures`` (see :func:`counts`).
+    counted: bool = True
 
 
 def _same_subject(verdict: Verdict | None, served: Served) -> bool:
     return verdict is not None and verdict.revision == served.revision and verdict.digest == served.digest
+
+
+def counts(counted_until: datetime | None, window_start: datetime | None) -> bool:
+    """True when this evaluation's window does not overlap the last one counted toward the streak.
+
+    Evaluations come every ``interval`` but each looks back a whole ``window``: consecutive windows
+    share most of their rows, so three overlapping failures would be one piece of evidence seen three
+    times. Only an evaluation whose window starts at or after the end of the last counted window
+    (``status.countedUntil``) moves ``consecutiveFailures``; with independent windows, a healthy
+    model is degraded with probability at most ``falseAlarmRate ** failureThreshold`` per window.
+    """
+    if window_start is None or counted_until is None:
+        return True
+    return window_start >= counted_until
 
 
 def judge(
@@ -420,24 +592,34 @@ def judge(
     generation: int | None,
     now: datetime,
     extra_message: str = "",
+    window_start: datetime | None = None,
+    window_end: datetime | None = None,
 ) -> Outcome:
-    """Apply the consecutive-failure rule to one evaluation's checks and build the status."""
+    """Apply the consecutive-failure rule to one evaluation's checks and build the status.
+
+    ``window_start``/``window_end`` are the times of the window's baseline and current snapshots;
+    without them every evaluation counts (as if windows never overlapped).
+    """
     previous = previous or MonitorStatus()
     same = _same_subject(previous.verdict, served)
     failures = (previous.consecutive_failures or 0) if same else 0
     old = previous.verdict if same else None
+    counted_until = previous.counted_until if same else None
+    counted = counts(counted_until, window_start)
 
     failing = tuple(c.name for c in checks if c.result == "Fail")
     inconclusive = tuple(c.name for c in checks if c.result == "Inconclusive")
-    if failing:
-        failures += 1
-    elif not inconclusive:
-        failures = 0
+    if counted:
+        counted_until = window_end or now
+        if failing:
+            failures += 1
+        elif not inconclusive:
+            failures = 0
 
     newly_degraded = False
     if old is not None and old.degraded:
         verdict = old  # latched for this revision: the reconciler must not miss it
-    elif failing and failures >= spec.failure_threshold:
+    elif counted and failing and failures >= spec.failure_threshold:
         reason = _failing_reason(checks, failures)
         verdict = Verdict(degraded=True, revision=served.revision, digest=served.digest, since=now, reason=reason)
         newly_degraded = True
@@ -448,14 +630,17 @@ def judge(
     if newly_degraded:
         last_action = LastAction(type=spec.action, time=now, digest=served.digest)
 
+    overlap = "" if counted else "; window overlaps the last counted one, not counted"
     phase: MonitorPhase
     if verdict.degraded:
         phase = "Degraded"
         message = f"Degraded: {verdict.reason}"
     elif failing:
         phase = "Healthy"
+        details = "; ".join(f"{c.name}: {c.message}" for c in checks if c.result == "Fail")
         message = (
-            f"{', '.join(failing)} failing: {failures} of {spec.failure_threshold} consecutive failing evaluations"
+            f"{', '.join(failing)} failing: {failures} of {spec.failure_threshold} consecutive failing windows"
+            f"{overlap} ({details})"
         )
     elif inconclusive:
         phase = "Inconclusive"
@@ -475,11 +660,12 @@ def judge(
         samples=samples,
         checks=checks,
         consecutive_failures=failures,
+        counted_until=counted_until,
         verdict=verdict,
         last_action=last_action,
         message=message[:1024],
     )
-    return Outcome(status=status, failing=failing, newly_degraded=newly_degraded)
+    return Outcome(status=status, failing=failing, newly_degraded=newly_degraded, counted=counted)
 
 
 def _failing_reason(checks: Sequence[CheckStatus], failures: int) -> str:
@@ -515,6 +701,8 @@ def evaluate(
     ``baseline`` is the earlier snapshot (or the snapshots, oldest first) within the window.
     """
     window = window_between(baseline, current, served.digest)
+    earlier = [baseline] if isinstance(baseline, Snapshot) else list(baseline)
+    start = datetime.fromtimestamp(earlier[0].time, tz=UTC) if earlier else None
     references, prediction = references_from(profile, current, served.digest)
     checks = run_checks(spec, window, references, prediction)
     total, _ = window.requests()
@@ -524,7 +712,8 @@ def evaluate(
     if window.restarted:
         notes.append(f"counters reset in {', '.join(window.restarted)}")
     if current.errors:
-        notes.append(f"could not scrape {', '.join(sorted(current.errors))}")
+        failed = "; ".join(f"{pod}: {error}"[:200] for pod, error in sorted(current.errors.items()))
+        notes.append(f"could not scrape {failed}")
     return judge(
         spec,
         previous,
@@ -534,4 +723,6 @@ def evaluate(
         generation=generation,
         now=now,
         extra_message="; ".join(notes),
+        window_start=start,
+        window_end=datetime.fromtimestamp(current.time, tz=UTC),
     )

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import re
 import time
 from collections.abc import Mapping, Sequence
@@ -42,6 +43,7 @@ from yardarm.operator.statuses import changes, condition, generation_of, summary
 
 Body = dict[str, Any]
 KIND = "ModelDeployment"
+log = logging.getLogger("yardarm.operator.modeldeployment")
 
 
 @dataclass(frozen=True)
@@ -307,6 +309,16 @@ async def reconcile(ctx: Context, namespace: str, name: str) -> float | None:
     )
     if decision.rollback is not None:
         ROLLBACKS.labels(trigger=decision.rollback.trigger).inc()
+        meta = md.get("metadata") or {}
+        log.info(
+            "ModelDeployment %s/%s: rolled back from revision %s to %s (%s): %s",
+            meta.get("namespace"),
+            meta.get("name"),
+            decision.rollback.from_revision,
+            decision.rollback.to_revision,
+            decision.rollback.trigger,
+            decision.rollback.reason,
+        )
     await _announce_degraded(ctx, md, decision, verdicts, rollback_on_degraded=policy.on_degraded)
     await _transition_events(md, old, status)
     # Rollout progress arrives as Deployment events and verdicts as Monitor events: no polling.

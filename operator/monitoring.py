@@ -11,13 +11,14 @@ never sooner than ``interval`` after ``status.lastEvaluationTime``, so a restart
 operator replica cannot make failures count faster.
 
 One round (:meth:`MonitorEvaluator.evaluate`): find the target ModelDeployment and what it
-serves (``status.currentRevision``/``currentDigest``) → read the served bundle's reference
-profile (``bundle.json`` on the artifact store, mounted at ``/artifacts``; content-addressed, so
-cached by digest) → list its ready serving pods → scrape them (or query ``spec.prometheusUrl``) →
+serves (``status.currentRevision``/``currentDigest``) → list its ready serving pods → scrape them
+(or query ``spec.prometheusUrl``); the pods advertise the served bundle's reference bins and row
+counts beside their counters, so the operator pod needs no artifact store →
 :func:`yardarm.operator.evaluate.evaluate` against the oldest snapshot of the window →
-patch ``status`` → Events on transitions. The window's snapshots live in memory only, keyed by the
-Monitor's uid: after an operator restart the first round just records a snapshot and the window
-starts again; ``consecutiveFailures`` and the verdict are in status and survive.
+patch ``status`` → Events on transitions; verdicts and scrape errors logged at INFO. The window's
+snapshots live in memory only, keyed by the Monitor's uid: after an operator restart the first
+round just records a snapshot and the window starts again; ``consecutiveFailures`` and the
+verdict are in status and survive.
 
 The Monitor only records its verdict; the ModelDeployment reconciler rolls back.
 """
@@ -27,11 +28,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import kopf
@@ -40,19 +39,15 @@ from pydantic import ValidationError
 from yardarm.api.common import GROUP, VERSION, parse_duration
 from yardarm.api.conditions import State, now_utc, summarize
 from yardarm.api.monitor import MonitorPhase, MonitorSpec, MonitorStatus
-from yardarm.bundle import MANIFEST_FILE, BundleManifest, ReferenceProfile, sha256_bytes
 from yardarm.operator import kube
 from yardarm.operator.evaluate import Outcome, Served, Snapshot, SnapshotRing, evaluate, monitor_conditions, ring_size
 from yardarm.operator.metrics import MONITOR_EVALUATIONS
 from yardarm.operator.scrape import DEFAULT_TIMEOUT, ScrapeError, scrape_pods, scrape_prometheus, targets_of
-from yardarm.store import PVC_MOUNT, parse_store_uri
 
 Body = dict[str, Any]
 KIND = "Monitor"
 log = logging.getLogger("yardarm.operator.monitoring")
 
-#: Reference profiles kept in memory (by digest; bundles are immutable, so never stale).
-PROFILE_CACHE = 64
 #: Pause after an unexpected error in a round, so a bug cannot spin the loop.
 ERROR_BACKOFF = 10.0
 
@@ -71,7 +66,7 @@ class Round:
 class MonitorEvaluator:
     """Evaluates Monitors; holds the per-Monitor snapshot rings and the profile cache.
 
-    Clock, scrapers and the artifact mount are injected so tests drive it without Kopf.
+    Clock and scrapers are injected so tests drive it without Kopf.
     ``on_status(monitor, status)`` is called after each status write (e.g. to hand the verdict to
     the ModelDeployment reconciler at once rather than on its next watch event).
     """
@@ -79,13 +74,11 @@ class MonitorEvaluator:
     def __init__(
         self,
         *,
-        pvc_mount: str = PVC_MOUNT,
         scrape_timeout: float = DEFAULT_TIMEOUT,
         clock: Callable[[], datetime] = now_utc,
         scrape: ScrapePods = scrape_pods,
         on_status: StatusHook | None = None,
     ) -> None:
-        self.pvc_mount = pvc_mount
         self.scrape_timeout = scrape_timeout
         self.clock = clock
         self.scrape = scrape
@@ -94,7 +87,6 @@ class MonitorEvaluator:
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._wakes: dict[str, asyncio.Event] = {}
         self._generations: dict[str, Any] = {}
-        self._profiles: OrderedDict[str, ReferenceProfile] = OrderedDict()
 
     def forget(self, uid: str) -> None:
         """Drop a Monitor's window (it was deleted)."""
@@ -207,6 +199,7 @@ class MonitorEvaluator:
                 snapshot = await self.scrape(targets_of(pods), timeout=self.scrape_timeout)
         except ScrapeError as exc:
             MONITOR_EVALUATIONS.labels(result="Error").inc()
+            log.info("Monitor %s/%s: cannot read metrics: %s", namespace, meta.get("name"), exc)
             msg = f"cannot read metrics: {exc}"
             return await self._wait(monitor, previous, old_wire, "MetricsUnavailable", msg, now, keep_phase=True)
 
@@ -218,21 +211,30 @@ class MonitorEvaluator:
 
         # The serving pods advertise the reference bins of the bundle they serve (tied to it by the
         # digest in yardarm_model_info), which also works through Prometheus and needs no volume in
-        # the operator pod; bundle.json on the artifact store is only read when they do not.
-        if _pods_advertise_references(snapshot, served.digest):
-            profile, note = None, ""
-        else:
-            profile, note = await self._profile(md, served.digest)
+        # the operator pod (the chart mounts no artifact store there, so there is no other source).
+        note = "" if _pods_advertise_references(snapshot, served.digest) else "no serving pod advertises reference bins"
         outcome = evaluate(
             spec,
             previous,
             earlier,
             snapshot,
-            profile,
+            None,
             served,
             generation=generation,
             now=now,
             notes=[note] if note else (),
+        )
+        for pod, error in sorted(snapshot.errors.items()):
+            log.info("Monitor %s/%s: could not scrape %s: %s", namespace, meta.get("name"), pod, error)
+        log.info(
+            "Monitor %s/%s: %s, %d of %d consecutive failing windows%s: %s",
+            namespace,
+            meta.get("name"),
+            outcome.status.phase,
+            outcome.status.consecutive_failures or 0,
+            spec.failure_threshold,
+            "" if outcome.counted else " (window overlaps the last counted one)",
+            outcome.status.message,
         )
         new_wire = outcome.status.to_wire()
         await self._write(monitor, old_wire, new_wire)
@@ -249,25 +251,6 @@ class MonitorEvaluator:
             ring = SnapshotRing(size, ring or ())
             self.rings[uid] = ring
         return ring
-
-    async def _profile(self, md: Mapping[str, Any], digest: str) -> tuple[ReferenceProfile | None, str]:
-        """The served bundle's reference profile, or None and why (then the pods' gauges are used)."""
-        cached = self._profiles.get(digest)
-        if cached is not None:
-            self._profiles.move_to_end(digest)
-            return cached, ""
-        uri = bundle_uri(md, digest)
-        if uri is None:
-            return None, "bundle location unknown; reference bins from the pods"
-        try:
-            path = parse_store_uri(uri).local_path(self.pvc_mount) / MANIFEST_FILE
-            profile = await asyncio.to_thread(read_profile, path, digest)
-        except (OSError, ValueError) as exc:
-            return None, f"bundle.json not readable ({exc}); reference bins from the pods"
-        self._profiles[digest] = profile
-        while len(self._profiles) > PROFILE_CACHE:
-            self._profiles.popitem(last=False)
-        return profile, ""
 
     async def _write(self, monitor: Mapping[str, Any], old: Mapping[str, Any], new: Mapping[str, Any]) -> None:
         meta = monitor.get("metadata") or {}
@@ -341,6 +324,8 @@ class MonitorEvaluator:
         if outcome.newly_degraded and status.verdict is not None:
             what = "rollback requested" if spec.action == "rollback" else "alert only (action: alert)"
             message = f"Revision {status.verdict.revision} ({status.verdict.digest}) is Degraded, {what}: "
+            meta = monitor.get("metadata") or {}
+            log.info("Monitor %s/%s: %s%s", meta.get("namespace"), meta.get("name"), message, status.verdict.reason)
             await kube.call(
                 kube.emit_event,
                 monitor,
@@ -398,29 +383,9 @@ def _reason(status: MonitorStatus) -> str | None:
     return ready.reason if ready else None
 
 
-def bundle_uri(md: Mapping[str, Any], digest: str) -> str | None:
-    """Where the served bundle lives: its revision in ``status.history``, else ``spec.model.uri``."""
-    status = md.get("status") or {}
-    for entry in reversed(status.get("history") or []):
-        if entry.get("modelDigest") == digest and entry.get("modelUri"):
-            return str(entry["modelUri"])
-    model = (md.get("spec") or {}).get("model") or {}
-    if model.get("uri") and model.get("digest") == digest:
-        return str(model["uri"])
-    return None
-
-
 def _pods_advertise_references(snapshot: Snapshot, digest: str) -> bool:
     """True when a scraped pod serving ``digest`` carries reference-ratio gauges for its features."""
     return any(pod.digest == digest and pod.feature_reference for pod in snapshot.pods.values())
-
-
-def read_profile(path: Path, digest: str) -> ReferenceProfile:
-    """The reference profile from ``bundle.json``, refused unless its bytes have the served digest."""
-    data = path.read_bytes()
-    if sha256_bytes(data) != digest:
-        raise ValueError(f"{path} has digest {sha256_bytes(data)}, the ModelDeployment serves {digest}")
-    return BundleManifest.model_validate_json(data).profile
 
 
 def merge_patch(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
@@ -465,4 +430,4 @@ def register(
     return evaluator
 
 
-__all__: Sequence[str] = ("MonitorEvaluator", "Round", "bundle_uri", "merge_patch", "read_profile", "register")
+__all__: Sequence[str] = ("MonitorEvaluator", "Round", "merge_patch", "register")

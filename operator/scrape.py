@@ -35,8 +35,10 @@ LATENCY_BUCKET = "yardarm_request_duration_seconds_bucket"
 FEATURE_BIN = "yardarm_feature_bin_total"
 FEATURE_MISSING = "yardarm_feature_missing_total"
 FEATURE_REFERENCE = "yardarm_feature_bin_reference_ratio"
+FEATURE_REFERENCE_ROWS = "yardarm_feature_reference_rows"
 PREDICTION_BIN = "yardarm_prediction_bin_total"
 PREDICTION_REFERENCE = "yardarm_prediction_bin_reference_ratio"
+PREDICTION_REFERENCE_ROWS = "yardarm_prediction_reference_rows"
 ROWS = "yardarm_inference_rows_total"
 FEEDBACK = "yardarm_feedback_total"
 MODEL_INFO = "yardarm_model_info"
@@ -49,8 +51,10 @@ SERIES = (
     FEATURE_BIN,
     FEATURE_MISSING,
     FEATURE_REFERENCE,
+    FEATURE_REFERENCE_ROWS,
     PREDICTION_BIN,
     PREDICTION_REFERENCE,
+    PREDICTION_REFERENCE_ROWS,
     ROWS,
     FEEDBACK,
     MODEL_INFO,
@@ -85,6 +89,8 @@ def metrics_from_samples(samples: Iterable[Sample]) -> PodMetrics:
     feature_categorical: dict[str, bool] = {}
     prediction_ref: dict[int, float] = {}
     prediction_categorical = False
+    feature_rows: dict[str, int] = {}
+    prediction_rows: int | None = None
 
     def add(key: CounterKey, value: float) -> None:
         counters[key] = counters.get(key, 0.0) + value
@@ -117,17 +123,25 @@ def metrics_from_samples(samples: Iterable[Sample]) -> PodMetrics:
         elif name == PREDICTION_REFERENCE:
             prediction_ref[int(labels.get("bin", "0"))] = value
             prediction_categorical = bool(labels.get("category"))
+        elif name == FEATURE_REFERENCE_ROWS:
+            feature_rows[labels.get("feature", "")] = int(value)
+        elif name == PREDICTION_REFERENCE_ROWS:
+            prediction_rows = int(value)
 
-    def reference(by_bin: Mapping[int, float], categorical: bool) -> Reference:
-        return Reference(tuple(by_bin.get(i, 0.0) for i in range(max(by_bin) + 1)), categorical)
+    def reference(by_bin: Mapping[int, float], categorical: bool, rows: int | None) -> Reference:
+        return Reference(tuple(by_bin.get(i, 0.0) for i in range(max(by_bin) + 1)), categorical, rows)
 
     return PodMetrics(
         counters=counters,
         digest=digest,
         revision=revision,
         start_time=start_time,
-        feature_reference={f: reference(b, feature_categorical[f]) for f, b in feature_ref.items() if b},
-        prediction_reference=reference(prediction_ref, prediction_categorical) if prediction_ref else None,
+        feature_reference={
+            f: reference(b, feature_categorical[f], feature_rows.get(f)) for f, b in feature_ref.items() if b
+        },
+        prediction_reference=(
+            reference(prediction_ref, prediction_categorical, prediction_rows) if prediction_ref else None
+        ),
     )
 
 
@@ -171,16 +185,39 @@ def targets_of(pods: Iterable[Mapping[str, Any]]) -> list[Target]:
     return out
 
 
+async def read_body(response: aiohttp.ClientResponse, url: str) -> bytes:
+    """The whole body, or :class:`ScrapeError`: a page cut short is never parsed partially.
+
+    ``StreamReader.read(n)`` returns what has *arrived*, which for a large ``/metrics`` page can be a
+    prefix that still parses (cut at a line break, with a fraction of its series). So the body is read
+    to its end, and its length must equal ``Content-Length`` when the server sent one (a connection
+    closed early raises; aiohttp also refuses a chunked body without its last chunk). Bodies larger
+    than :data:`MAX_BODY` are refused before and while reading.
+    """
+    expected = response.content_length
+    if expected is not None and expected > MAX_BODY:
+        raise ScrapeError(f"{url}: Content-Length {expected} is more than {MAX_BODY} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.content.iter_any():
+        size += len(chunk)
+        if size > MAX_BODY:
+            raise ScrapeError(f"{url}: more than {MAX_BODY} bytes")
+        chunks.append(chunk)
+    body = b"".join(chunks)
+    if expected is not None and len(body) != expected:
+        raise ScrapeError(f"{url}: body cut short ({len(body)} of {expected} bytes)")
+    return body
+
+
 async def _fetch(session: aiohttp.ClientSession, target: Target) -> PodMetrics:
     try:
         async with session.get(target.url, headers={"Accept": "text/plain"}) as response:
             if response.status != 200:
                 raise ScrapeError(f"HTTP {response.status} from {target.url}")
-            body = await response.content.read(MAX_BODY + 1)
+            body = await read_body(response, target.url)
     except (aiohttp.ClientError, TimeoutError, OSError) as exc:
         raise ScrapeError(f"{target.url}: {type(exc).__name__} {exc}".strip()) from None
-    if len(body) > MAX_BODY:
-        raise ScrapeError(f"{target.url}: more than {MAX_BODY} bytes")
     return parse_exposition(body.decode("utf-8", errors="replace"))
 
 

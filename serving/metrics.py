@@ -114,6 +114,10 @@ class DriftCounters(Collector):
             if profile is not None and isinstance(profile.bins, CategoricalBins):
                 self.categorical.append((j, feature.name, _CategoricalCounter(profile.bins)))
         self.prediction = self._prediction_counter(model.manifest.profile.predictions)
+        # Values each reference was counted from: the Monitor's two-sample tests need them.
+        self.reference_rows = {name: p.rows for name, p in profiles.items() if p.rows is not None}
+        predictions = model.manifest.profile.predictions
+        self.prediction_rows = predictions.rows if predictions is not None else None
         self._vectorize_numeric()
         # Class position -> prediction bin, so predictions are counted from integer positions.
         self._class_to_bin: np.ndarray | None = None
@@ -238,6 +242,15 @@ class DriftCounters(Collector):
         yield bins
         yield missing
         yield reference
+        reference_rows = GaugeMetricFamily(
+            "yardarm_feature_reference_rows",
+            "Values the reference proportions were counted from.",
+            labels=[*names, "feature"],
+        )
+        for _, name, _ in [*self.numeric, *self.categorical]:
+            if name in self.reference_rows:
+                reference_rows.add_metric([*self.labels, name], self.reference_rows[name])
+        yield reference_rows
         rows = CounterMetricFamily("yardarm_inference_rows", "Rows predicted (drift sample size).", labels=names)
         rows.add_metric(self.labels, self.rows)
         yield rows
@@ -259,6 +272,14 @@ class DriftCounters(Collector):
                 pred_ref.add_metric([*self.labels, *labels], ref)
             yield pred
             yield pred_ref
+            if self.prediction_rows is not None:
+                pred_rows = GaugeMetricFamily(
+                    "yardarm_prediction_reference_rows",
+                    "Predictions the reference proportions were counted from.",
+                    labels=names,
+                )
+                pred_rows.add_metric(self.labels, self.prediction_rows)
+                yield pred_rows
 
 
 class ServingMetrics:

@@ -77,11 +77,16 @@ def feature_profile(name: str, column: pd.Series, kind: str) -> FeatureProfile:
         missing = sum(v == MISSING_CATEGORY for v in values_s)
         bins = categorical_bins(values_s)
     rows = max(len(column), 1)
-    return FeatureProfile(name=name, bins=bins, missing_fraction=missing / rows)
+    return FeatureProfile(name=name, bins=bins, missing_fraction=missing / rows, rows=len(column) - missing)
 
 
 def reference_profile(x: pd.DataFrame, features: Sequence[FeatureSpec]) -> ReferenceProfile:
-    """Reference distributions of every feature in ``x`` (predictions are added by training)."""
+    """Reference distributions of every feature in ``x`` (predictions are added by training).
+
+    Pass *all* the reference rows (training and test split together, or the whole Dataset): the
+    Monitor compares live traffic with these bins, and a part of the data would be a noisier and
+    different estimate of the same distribution.
+    """
     return ReferenceProfile(
         rows=int(x.shape[0]), features=[feature_profile(f.name, x[f.name], f.type) for f in features]
     )
@@ -89,7 +94,9 @@ def reference_profile(x: pd.DataFrame, features: Sequence[FeatureSpec]) -> Refer
 
 def prediction_profile(predictions: np.ndarray, class_labels: Sequence[str] | None) -> FeatureProfile:
     """Distribution of the model's predictions: class shares for classifiers, bins for regressors."""
+    rows = int(np.asarray(predictions).ravel().size)
     if class_labels is not None:
         labels = [str(p) for p in predictions.ravel()]
-        return FeatureProfile(name="prediction", bins=categorical_bins(labels, keep=class_labels))
-    return FeatureProfile(name="prediction", bins=numeric_bins(np.asarray(predictions, dtype=float).ravel()))
+        return FeatureProfile(name="prediction", bins=categorical_bins(labels, keep=class_labels), rows=rows)
+    values = np.asarray(predictions, dtype=float).ravel()
+    return FeatureProfile(name="prediction", bins=numeric_bins(values), rows=rows)

@@ -277,7 +277,7 @@ def run_training(
     )
     _require_parity(parity, evaluation.metrics)
 
-    features = reference_profile(x_train, prepared.features)
+    features = reference_profile(prepared.x, prepared.features)  # every row, train and test
     manifest = BundleManifest(
         task=run.task,
         model_sha256=sha256_bytes(exported.model_bytes),

@@ -74,13 +74,17 @@ class FeatureProfile(_Model):
     name: str
     bins: Bins = Field(discriminator="kind")
     missing_fraction: float = 0.0
+    #: Non-missing values the proportions were counted from: the Monitor's tests need it, since a
+    #: small reference is itself a noisy estimate. None in bundles written before it was recorded.
+    rows: int | None = None
 
 
 class ReferenceProfile(_Model):
     """Reference distributions for drift: every input feature, and the model's predictions.
 
     For classifiers the prediction profile is categorical over class labels; for regressors it is
-    numeric bins of the predicted value. Both come from the test split.
+    numeric bins of the predicted value. Feature bins come from every row the model was trained and
+    tested on (``rows``); predictions from the test split (their own ``rows``).
     """
 
     rows: int

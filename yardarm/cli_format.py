@@ -433,7 +433,11 @@ def explain_check(check: Obj, spec_check: Obj, min_samples: int) -> CheckLine:
     limit = f"{'at least' if minimum else 'at most'} {_fmt(threshold, type_)}"
     if result == "Inconclusive":
         comparison = "?"
-        sentence = f"{what} could not be judged: {samples} samples in the window, {min_samples} needed"
+        # The operator's message names what was needed (drift needs more than minSamples when the
+        # threshold asks for it), so minSamples is only the fallback explanation.
+        sentence = f"{what} could not be judged"
+        if not check.get("message"):
+            sentence += f": {samples} samples in the window, {min_samples} needed"
         if value is not None:
             sentence += f" (value so far {_fmt(value, type_)}, limit {limit})"
     else:

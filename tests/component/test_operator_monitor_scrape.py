@@ -39,7 +39,8 @@ SPEC = MonitorSpec.model_validate(
         "minSamples": 100,
         "failureThreshold": 2,
         "checks": [
-            {"name": "drift", "type": "featureDrift", "threshold": 0.2},
+            # iris: 150 reference rows, so only a PSI of about 0.2 or more can ever be significant
+            {"name": "drift", "type": "featureDrift", "threshold": 0.5},
             {"name": "errors", "type": "errorRate", "threshold": 0.01},
             {"name": "p99", "type": "latency", "threshold": 1.0},
             {"name": "predictions", "type": "predictionDrift", "threshold": 0.5, "method": "ks"},
@@ -140,6 +141,9 @@ def test_scraped_counters_identify_the_model_and_count_every_row(server: Serve) 
     assert pod.feature_reference["petal_length_cm"].categorical is False
     assert pod.prediction_reference is not None
     assert pod.prediction_reference.categorical
+    # The reference sizes the two-sample tests need: every iris row, and the 30 test predictions.
+    assert {r.rows for r in pod.feature_reference.values()} == {150}
+    assert pod.prediction_reference.rows == 30
     grew = {k: v - before.pods["iris-0"].counters.get(k, 0) for k, v in pod.counters.items()}
     assert grew[("requests", "infer", "200")] == 30
     assert grew[("rows",)] == 30

@@ -45,11 +45,14 @@ def test_iris_bundle_is_complete_and_onnx_reproduces_sklearn(iris_bundle) -> Non
     assert manifest.parity.passed and manifest.parity.label_agreement == 1.0 and manifest.opset == 17
     assert manifest.lineage.dataset_uri == "builtin://iris" and manifest.lineage.dataset_digest.startswith("sha256:")
     assert {"scikit-learn", "skl2onnx", "onnxruntime", "python"} <= set(manifest.lineage.libraries)
-    assert manifest.profile.rows == 120 and len(manifest.profile.features) == 4
+    # Drift bins from every row the model was trained and tested on; predictions from the test split.
+    assert manifest.profile.rows == 150 and len(manifest.profile.features) == 4
+    assert {f.rows for f in manifest.profile.features} == {150}
     assert isinstance(manifest.profile.features[0].bins, NumericBins)
     predictions = manifest.profile.predictions
     assert predictions is not None and isinstance(predictions.bins, CategoricalBins)
     assert predictions.bins.categories == ["0", "1", "2", OTHER]
+    assert predictions.rows == 30
 
     session = ort.InferenceSession(model)
     frame = builtin_frame("iris")

@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import math
+import random
 
 import pytest
 
 from yardarm.operator.drift import (
     PSI_EPSILON,
     BinMismatchError,
+    chi_square_test,
     histogram_quantile,
     ks_distance,
+    pool_bins,
     proportions,
     psi,
+    psi_effect,
+    rows_needed,
     total_variation,
 )
 
@@ -118,3 +123,74 @@ def test_quantile_out_of_range_follows_prometheus() -> None:
 
 def test_quantile_with_a_non_positive_first_bound_returns_that_bound() -> None:
     assert histogram_quantile(0.1, [(-1.0, 5), (0.0, 10), (INF, 10)]) == -1.0
+
+
+# -- the decision: tests and effect sizes ------------------------------------------------------------
+
+
+def test_psi_effect_of_an_empty_bin_is_finite_and_shrinks_with_the_window() -> None:
+    # The 1e-4 floor made one empty bin of ten worth ~0.69 at any window size.
+    reference = [0.1] * 10
+    small = psi_effect(reference, [0, *[50 / 9] * 9], reference_rows=1000)
+    large = psi_effect(reference, [0, *[5000 / 9] * 9], reference_rows=1000)
+    assert 0 < small < 0.3
+    assert small < large  # an empty bin among 5000 rows is real evidence, among 50 it is not
+    assert psi([0.1] * 10, [0, *[50 / 9] * 9]) > 0.6
+
+
+def test_psi_effect_removes_the_small_sample_bias() -> None:
+    # Undrifted multinomial windows: raw PSI averages about (k-1)/n; the effect averages near 0.
+    rng = random.Random(3)
+    reference = [0.1] * 10
+    raw, effect = [], []
+    for _ in range(400):
+        counts = [0] * 10
+        for _ in range(100):
+            counts[rng.randrange(10)] += 1
+        raw.append(psi(reference, counts))
+        effect.append(psi_effect(reference, counts, reference_rows=None))
+    assert sum(raw) / len(raw) > 0.07
+    assert sum(effect) / len(effect) < 0.03
+
+
+def test_psi_effect_agrees_with_psi_when_both_samples_are_large() -> None:
+    reference = [0.2, 0.3, 0.5]
+    counts = [30_000, 30_000, 40_000]
+    assert psi_effect(reference, counts, reference_rows=1_000_000) == pytest.approx(psi(reference, counts), abs=2e-3)
+
+
+def test_pooling_reaches_the_minimum_expected_count_without_looking_at_observations() -> None:
+    groups = pool_bins([10, 1, 1, 10, 3], 5, ordered=True)
+    assert groups == [[0], [1, 2, 3, 4]]
+    categories = pool_bins([1, 10, 2, 3], 5, ordered=False)
+    assert sorted(map(sorted, categories)) == [[0, 2, 3], [1]]
+    assert pool_bins([1, 1], 5, ordered=True) == [[0, 1]]
+
+
+def test_chi_square_test_matches_scipy_on_a_two_by_k_table() -> None:
+    scipy_stats = pytest.importorskip("scipy.stats")
+    reference, rows = [0.25, 0.25, 0.5], 400
+    counts = [40, 30, 130]
+    result = chi_square_test(reference, counts, rows, ordered=True)
+    table = [[40, 30, 130], [100, 100, 200]]
+    statistic, p_value, df, _ = scipy_stats.chi2_contingency(table, correction=False)
+    assert (result.statistic, result.df) == (pytest.approx(statistic), df)
+    assert result.p_value == pytest.approx(p_value, rel=1e-9)
+
+
+def test_a_small_reference_makes_the_same_window_less_significant() -> None:
+    reference, counts = [0.25] * 4, [70, 50, 40, 40]
+    exact = chi_square_test(reference, counts, None, ordered=True)
+    small = chi_square_test(reference, counts, 150, ordered=True)
+    assert small.p_value > exact.p_value
+
+
+def test_chi_square_without_a_second_bin_is_no_evidence() -> None:
+    assert chi_square_test([1.0, 0.0], [100, 0], 500, ordered=True).p_value == 1.0
+
+
+def test_rows_needed_grows_as_the_threshold_falls_and_is_infinite_for_a_tiny_reference() -> None:
+    assert rows_needed(0.2, 10, 0.001, None, "psi") < rows_needed(0.1, 10, 0.001, None, "psi")
+    assert rows_needed(0.2, 10, 0.001, 500, "psi") > rows_needed(0.2, 10, 0.001, None, "psi")
+    assert math.isinf(rows_needed(0.1, 10, 0.001, 150, "psi"))
+    assert rows_needed(0.2, 1, 0.001, 150, "psi") == 0

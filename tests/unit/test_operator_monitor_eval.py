@@ -29,7 +29,7 @@ SERVED = Served(revision=1, digest=D1)
 LATENCY_BOUNDS = (0.01, 0.05, 0.1, float("inf"))
 
 PROFILE = ReferenceProfile(
-    rows=100,
+    rows=100_000,  # a large reference: its own sampling noise is negligible here
     features=[
         FeatureProfile(name="x", bins=NumericBins(edges=[0.0, 1.0, 2.0], proportions=[0.25, 0.25, 0.25, 0.25])),
         FeatureProfile(
@@ -330,9 +330,12 @@ def test_accuracy_on_regression_feedback_is_inconclusive() -> None:
 def chain(
     s: MonitorSpec, afters: list[Snapshot], served: Served = SERVED, previous: MonitorStatus | None = None
 ) -> list[Outcome]:
+    """Evaluate back-to-back, non-overlapping one-minute windows (each counts toward the streak)."""
     outcomes = []
     for i, after in enumerate(afters):
-        outcome = run(s, ZERO, after, previous=previous, served=served, at=i)
+        before = Snapshot(time=60.0 * i, pods=ZERO.pods)
+        current = Snapshot(time=60.0 * (i + 1), pods=after.pods, errors=after.errors)
+        outcome = run(s, before, current, previous=previous, served=served, at=i)
         outcomes.append(outcome)
         previous = outcome.status
     return outcomes
@@ -427,3 +430,104 @@ def test_a_feature_with_too_few_values_is_skipped_while_the_others_are_tested() 
     (check,) = run(spec(FEATURE_DRIFT), ZERO, after).status.checks
     assert check.result == "Fail"
     assert "too few values to test color" in check.message
+
+
+# -- statistics in the verdict ------------------------------------------------------------------------
+
+
+def test_overlapping_windows_do_not_count_the_same_evidence_twice() -> None:
+    # Every 30 s, a window reaching back 5 minutes: only windows starting at or after the end of the
+    # last counted one move the streak.
+    s = spec(FEATURE_DRIFT, failureThreshold=2)
+    previous: MonitorStatus | None = None
+    counted = []
+    for i in range(12):
+        end = 300.0 + 30 * i
+        outcome = run(s, Snapshot(time=max(0.0, end - 300), pods=ZERO.pods), Snapshot(end, SHIFTED.pods), previous)
+        counted.append(outcome.counted)
+        previous = outcome.status
+    # windows [0,300] counted; [30,330] ... [270,570] overlap it; [300,600] is the next one
+    assert counted == [True] + [False] * 9 + [True, False]
+    assert previous.consecutive_failures == 2
+    assert previous.verdict.degraded
+    assert "not counted" not in previous.message
+
+
+def test_a_non_counted_failing_window_says_so_and_keeps_the_count() -> None:
+    s = spec(FEATURE_DRIFT)
+    first = run(s, ZERO, SHIFTED)
+    second = run(s, Snapshot(30, ZERO.pods), Snapshot(90, SHIFTED.pods), first.status)
+    assert first.status.consecutive_failures == second.status.consecutive_failures == 1
+    assert not second.counted
+    assert "not counted" in second.status.message
+    assert second.status.counted_until == first.status.counted_until
+
+
+def test_a_significant_drift_below_the_threshold_passes() -> None:
+    # 20,000 rows shifted slightly: overwhelming significance, tiny effect.
+    slight = snap(60, a=pod(ok=20_000, x=(5400, 4800, 4900, 4900), color=(10_000, 10_000, 0)))
+    (check,) = run(spec(FEATURE_DRIFT), ZERO, slight).status.checks
+    assert check.p_value is not None and check.p_value < 1e-6
+    assert check.value < 0.2
+    assert check.result == "Pass"
+
+
+def test_a_large_effect_that_is_not_significant_passes() -> None:
+    # One empty bin at the smallest testable window: PSI-sized, but chance at this size.
+    profile = ReferenceProfile(
+        rows=100_000,
+        features=[FeatureProfile(name="x", bins=NumericBins(edges=[1.0], proportions=[0.97, 0.03]))],
+    )
+    after = snap(60, a=pod(ok=200, x=(200, 0, 0, 0)))
+    counters = {k: v for k, v in after.pods["a"].counters.items() if not (k[0] == "feature" and k[2] not in (0, 1))}
+    current = Snapshot(60, {"a": PodMetrics(counters=counters, digest=D1, start_time=1000.0)})
+    (check,) = run(spec({**FEATURE_DRIFT, "features": ["x"]}), ZERO, current, profile=profile).status.checks
+    assert check.result == "Pass"
+    assert check.p_value > 0.01
+
+
+def test_too_few_rows_for_the_threshold_names_the_count_needed() -> None:
+    s = spec({**FEATURE_DRIFT, "threshold": 0.05, "features": ["x"]}, minSamples=10)
+    (check,) = run(s, ZERO, NORMAL).status.checks
+    assert check.result == "Inconclusive"
+    assert "200 rows in the window, fewer than" in check.message
+    assert "needed for a psi of 0.05 to be significant" in check.message
+
+
+def test_a_reference_too_small_for_the_threshold_says_so() -> None:
+    small = PROFILE.model_copy(update={"rows": 150})
+    (check,) = run(spec({**FEATURE_DRIFT, "threshold": 0.05}), ZERO, NORMAL, profile=small).status.checks
+    assert check.result == "Inconclusive"
+    assert "too small" in check.message
+
+
+def test_p_values_are_adjusted_over_every_feature_of_the_evaluation() -> None:
+    # The same marginal drift in x is less significant when 50 more features are tested with it.
+    features = [FeatureProfile(name=f"z{i}", bins=NumericBins(edges=[0.0], proportions=[0.5, 0.5])) for i in range(50)]
+    wide = PROFILE.model_copy(update={"features": [*PROFILE.features, *features]})
+    mild = snap(60, a=pod(ok=400, x=(130, 100, 90, 80), color=(200, 200, 0)))
+    counters = dict(mild.pods["a"].counters)
+    counters.update({("feature", f"z{i}", b): 200.0 for i in range(50) for b in (0, 1)})
+    current = Snapshot(60, {"a": PodMetrics(counters=counters, digest=D1, start_time=1000.0)})
+    s = spec({**FEATURE_DRIFT, "threshold": 0.05}, minSamples=10)
+    (alone,) = run(
+        spec({**FEATURE_DRIFT, "threshold": 0.05, "features": ["x"]}, minSamples=10), ZERO, current
+    ).status.checks
+    (together,) = run(s, ZERO, current, profile=wide).status.checks
+    assert together.p_value > alone.p_value
+
+
+def test_error_rate_at_its_threshold_is_not_a_failure_but_far_above_it_is() -> None:
+    s = spec({"name": "errors", "type": "errorRate", "threshold": 0.01})
+    at = snap(60, a=pod(ok=990, err=10))
+    above = snap(60, a=pod(ok=970, err=30))
+    assert run(s, ZERO, at).status.checks[0].result == "Pass"
+    assert run(s, ZERO, above).status.checks[0].result == "Fail"
+
+
+def test_accuracy_just_below_the_threshold_in_a_small_window_is_not_a_failure() -> None:
+    s = spec({"name": "acc", "type": "accuracy", "threshold": 0.9})
+    slightly = snap(60, a=pod(ok=100, correct=88, incorrect=12))
+    clearly = snap(60, a=pod(ok=100, correct=70, incorrect=30))
+    assert run(s, ZERO, slightly).status.checks[0].result == "Pass"
+    assert run(s, ZERO, clearly).status.checks[0].result == "Fail"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -12,8 +13,8 @@ import pytest
 
 from yardarm.bundle import CategoricalBins, FeatureProfile, NumericBins, ReferenceProfile, sha256_bytes
 from yardarm.operator import kube, monitoring
-from yardarm.operator.evaluate import PodMetrics, Snapshot
-from yardarm.operator.monitoring import MonitorEvaluator, bundle_uri, merge_patch, read_profile
+from yardarm.operator.evaluate import PodMetrics, Reference, Snapshot
+from yardarm.operator.monitoring import MonitorEvaluator, merge_patch
 from yardarm.operator.scrape import Target
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -35,7 +36,7 @@ class FakeApi:
             "spec": {
                 "targetRef": {"name": "md"},
                 "interval": "10s",
-                "window": "1m",
+                "window": "10s",  # = interval: every window is new evidence
                 "minSamples": 10,
                 "failureThreshold": 2,
                 "checks": [{"name": "drift", "type": "featureDrift", "threshold": 0.2}],
@@ -112,11 +113,14 @@ def api(monkeypatch: pytest.MonkeyPatch, bundle: tuple[Path, str]) -> FakeApi:
 class Traffic:
     """A fake scraper: each call returns the next cumulative counters of one pod."""
 
-    def __init__(self, digest: str) -> None:
+    def __init__(self, digest: str, *, references: bool = True) -> None:
         self.digest = digest
         self.t = 0.0
         self.low = self.high = 0.0
         self.targets: list[Sequence[Target]] = []
+        # What yardarm_feature_bin_reference_ratio / _reference_rows advertise (PROFILE's x).
+        self.references = {"x": Reference((0.5, 0.5), False, 100)} if references else {}
+        self.errors: dict[str, str] = {}
 
     def add(self, low: int, high: int) -> None:
         self.low += low
@@ -126,7 +130,8 @@ class Traffic:
         self.targets.append(targets)
         self.t += 10
         counters = {("feature", "x", 0): self.low, ("feature", "x", 1): self.high}
-        return Snapshot(self.t, {"md-0": PodMetrics(counters=counters, digest=self.digest, start_time=1.0)})
+        pod = PodMetrics(counters=counters, digest=self.digest, start_time=1.0, feature_reference=self.references)
+        return Snapshot(self.t, {"md-0": pod}, errors=self.errors)
 
 
 def rounds(evaluator: MonitorEvaluator, api: FakeApi, traffic: Traffic, plan: list[tuple[int, int]]) -> list[str]:
@@ -180,13 +185,30 @@ def test_a_missing_target_stalls_with_a_clear_message(api: FakeApi) -> None:
     assert len(api.events) == 1  # no second event while nothing changes
 
 
-def test_an_unreadable_bundle_falls_back_to_the_pods_reference_gauges(api: FakeApi, bundle: tuple[Path, str]) -> None:
-    api.md["spec"]["model"]["uri"] = "file:///nonexistent/bundle"
-    traffic = Traffic(bundle[1])
+def test_without_reference_bins_from_the_pods_the_drift_check_is_inconclusive_and_says_why(
+    api: FakeApi, bundle: tuple[Path, str]
+) -> None:
+    # The operator pod mounts no artifact store: the pods' gauges are the only reference source.
+    traffic = Traffic(bundle[1], references=False)
     rounds(MonitorEvaluator(clock=clock(), scrape=traffic), api, traffic, [(0, 0), (50, 50)])
     status = api.monitor["status"]
-    assert "reference bins from the pods" in status["message"]
-    assert status["checks"][0]["result"] == "Inconclusive"  # the fake pods advertise no gauges
+    assert "no serving pod advertises reference bins" in status["message"]
+    assert "Errno" not in status["message"]
+    assert status["checks"][0]["result"] == "Inconclusive"
+
+
+def test_scrape_errors_are_in_the_message_and_verdicts_are_logged_at_info(
+    api: FakeApi, bundle: tuple[Path, str], caplog: pytest.LogCaptureFixture
+) -> None:
+    traffic = Traffic(bundle[1])
+    traffic.errors = {"md-1": "http://10.0.0.2:8080/metrics: body cut short (400 of 9000 bytes)"}
+    with caplog.at_level(logging.INFO, logger="yardarm.operator.monitoring"):
+        rounds(MonitorEvaluator(clock=clock(), scrape=traffic), api, traffic, [(0, 0), (100, 0), (100, 0)])
+    assert "could not scrape md-1: http://10.0.0.2:8080/metrics: body cut short" in api.monitor["status"]["message"]
+    logged = [r.getMessage() for r in caplog.records if r.levelno == logging.INFO]
+    assert any("could not scrape md-1" in m for m in logged)
+    assert any("Degraded" in m and "rollback requested" in m for m in logged)
+    assert any("Healthy, 1 of 2 consecutive failing windows" in m for m in logged)
 
 
 def test_merge_patch_deletes_keys_that_are_gone() -> None:
@@ -194,23 +216,6 @@ def test_merge_patch_deletes_keys_that_are_gone() -> None:
     new = {"verdict": {"degraded": False}, "phase": "Healthy", "samples": 5}
     assert merge_patch(old, new) == {"verdict": {"degraded": False, "reason": None, "since": None}, "phase": "Healthy"}
     assert merge_patch(new, new) == {}
-
-
-def test_bundle_uri_prefers_the_history_entry_of_the_served_digest() -> None:
-    md = {
-        "spec": {"model": {"uri": "pvc://c/new", "digest": "sha256:b"}},
-        "status": {"history": [{"modelDigest": "sha256:a", "modelUri": "pvc://c/old"}]},
-    }
-    assert bundle_uri(md, "sha256:a") == "pvc://c/old"
-    assert bundle_uri(md, "sha256:b") == "pvc://c/new"
-    assert bundle_uri(md, "sha256:c") is None
-
-
-def test_read_profile_refuses_a_bundle_json_with_another_digest(bundle: tuple[Path, str]) -> None:
-    directory, digest = bundle
-    assert read_profile(directory / "bundle.json", digest) == PROFILE
-    with pytest.raises(ValueError, match="digest"):
-        read_profile(directory / "bundle.json", "sha256:" + "0" * 64)
 
 
 def test_register_adds_an_event_handler_and_no_finalizer_needing_handlers() -> None:

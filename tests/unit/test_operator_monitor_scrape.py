@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
+from collections.abc import Awaitable, Callable
 
 import pytest
 
@@ -11,6 +13,7 @@ from yardarm.operator.scrape import (
     Target,
     parse_exposition,
     prometheus_query,
+    scrape_pods,
     snapshot_from_prometheus,
     targets_of,
 )
@@ -47,6 +50,9 @@ yardarm_feature_bin_reference_ratio{{bin="0",category="",feature="x",lower="-Inf
 yardarm_feature_bin_reference_ratio{{bin="1",category="",feature="x",lower="1.0",upper="+Inf"}} 0.5
 yardarm_feature_bin_reference_ratio{{bin="0",category="red",feature="c",lower="",upper=""}} 0.9
 yardarm_feature_bin_reference_ratio{{bin="1",category="__other__",feature="c",lower="",upper=""}} 0.1
+# HELP yardarm_feature_reference_rows Rows.
+# TYPE yardarm_feature_reference_rows gauge
+yardarm_feature_reference_rows{{feature="x",model="m",revision="3"}} 569.0
 # HELP yardarm_prediction_bin Predictions.
 # TYPE yardarm_prediction_bin counter
 yardarm_prediction_bin_total{{bin="0",model="m",revision="3"}} 100.0
@@ -81,6 +87,8 @@ def test_exposition_becomes_counter_keys_identity_and_references() -> None:
     assert pod.feature_reference["c"].categorical
     assert pod.prediction_reference is not None
     assert pod.prediction_reference.categorical
+    assert pod.feature_reference["x"].rows == 569  # the two-sample tests need the reference's size
+    assert pod.feature_reference["c"].rows is None  # not advertised: treated as exact
 
 
 def test_garbage_is_a_scrape_error() -> None:
@@ -150,3 +158,85 @@ def test_a_prometheus_error_is_a_scrape_error() -> None:
         snapshot_from_prometheus({"status": "error", "error": "bad_data"}, now=0)
     with pytest.raises(ScrapeError, match="matrix"):
         snapshot_from_prometheus({"status": "success", "data": {"resultType": "matrix"}}, now=0)
+
+
+# -- whole bodies, over real HTTP ------------------------------------------------------------------
+
+Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+
+
+def scrape_from(handler: Handler) -> tuple[dict[str, object], dict[str, str]]:
+    """Run ``handler`` as a real TCP HTTP server and scrape it once; (pods, errors)."""
+
+    async def main() -> tuple[dict[str, object], dict[str, str]]:
+        async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await reader.readuntil(b"\r\n\r\n")
+            try:
+                await handler(reader, writer)
+            finally:
+                writer.close()
+
+        server = await asyncio.start_server(serve, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        async with server:
+            snapshot = await scrape_pods([Target("pod-0", f"http://127.0.0.1:{port}/metrics")], timeout=5.0)
+        return dict(snapshot.pods), dict(snapshot.errors)
+
+    return asyncio.run(main())
+
+
+BODY = EXPOSITION.encode()
+HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
+
+
+def test_a_body_arriving_in_pieces_is_read_whole() -> None:
+    # The old reader returned whatever had arrived: here the first half, which parses.
+    cut = BODY.index(b"# HELP yardarm_feature_bin ")
+
+    async def slow(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(HEAD + f"Content-Length: {len(BODY)}\r\n\r\n".encode() + BODY[:cut])
+        await writer.drain()
+        await asyncio.sleep(0.3)
+        writer.write(BODY[cut:])
+        await writer.drain()
+
+    pods, errors = scrape_from(slow)
+    assert errors == {}
+    assert pods["pod-0"].counters[("feature", "x", 1)] == 60  # type: ignore[attr-defined]
+
+
+def test_a_body_cut_short_at_a_line_break_is_a_scrape_error_not_a_partial_page() -> None:
+    cut = BODY.index(b"# HELP yardarm_feature_bin ")
+
+    async def truncated(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(HEAD + f"Content-Length: {len(BODY)}\r\n\r\n".encode() + BODY[:cut])
+        await writer.drain()
+
+    pods, errors = scrape_from(truncated)
+    assert pods == {}
+    assert "pod-0" in errors
+
+
+def test_a_chunked_body_without_its_last_chunk_is_a_scrape_error() -> None:
+    async def chunked(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        part = BODY[:500]
+        writer.write(HEAD + b"Transfer-Encoding: chunked\r\n\r\n" + f"{len(part):x}\r\n".encode() + part + b"\r\n")
+        await writer.drain()
+
+    pods, errors = scrape_from(chunked)
+    assert pods == {}
+    assert "pod-0" in errors
+
+
+def test_a_body_longer_than_the_cap_is_refused_from_its_content_length(monkeypatch: pytest.MonkeyPatch) -> None:
+    from yardarm.operator import scrape
+
+    monkeypatch.setattr(scrape, "MAX_BODY", 100)
+
+    async def large(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(HEAD + f"Content-Length: {len(BODY)}\r\n\r\n".encode() + BODY)
+        await writer.drain()
+
+    pods, errors = scrape_from(large)
+    assert pods == {}
+    assert "more than 100 bytes" in errors["pod-0"]

@@ -79,10 +79,27 @@ class MonitorSpec(ApiModel):
     interval: Duration = Field(default="30s", description="How often the checks are evaluated, e.g. 30s.")
     window: Duration = Field(default="5m", description="How far back each evaluation looks, e.g. 5m.")
     min_samples: int = Field(
-        default=100, description="Fewer requests than this in a window make a check Inconclusive.", ge=1
+        default=100,
+        description=(
+            "Fewer samples than this in a window make a check Inconclusive. Drift checks also need the "
+            "count at which a drift of their threshold would be significant (named in the message)."
+        ),
+        ge=1,
     )
     failure_threshold: int = Field(
-        default=3, description="Consecutive failing evaluations before the model is Degraded.", ge=1, le=100
+        default=3,
+        description=("Consecutive failing evaluations, over non-overlapping windows, before the model is Degraded."),
+        ge=1,
+        le=100,
+    )
+    false_alarm_rate: float = Field(
+        default=0.01,
+        description=(
+            "Largest probability that one evaluation of a healthy model fails any check (family-wise, "
+            "over every check and every feature tested)."
+        ),
+        gt=0,
+        le=0.2,
     )
     checks: list[Check] = Field(
         description="The checks; all must pass for the model to be Healthy.",
@@ -107,7 +124,13 @@ class CheckStatus(ApiModel):
     name: str = Field(description="Name of the check.")
     type: CheckType = Field(description="Type of the check.")
     result: CheckResult = Field(description="Pass, Fail or Inconclusive.")
-    value: float | None = Field(default=None, description="Measured value in the window.")
+    value: float | None = Field(
+        default=None, description="Measured value (effect size: bias-corrected PSI, KS, rate, seconds)."
+    )
+    p_value: float | None = Field(
+        default=None,
+        description="Smallest p-value of the check's tests, adjusted for every test of the evaluation (Holm).",
+    )
     threshold: float = Field(description="The bound it was compared with.")
     samples: int = Field(default=0, description="Requests (or feedback items) the value is based on.")
     message: str | None = Field(default=None, description="Detail, e.g. which feature drifted.")
@@ -144,7 +167,13 @@ class MonitorStatus(ApiModel):
     last_evaluation_time: datetime | None = Field(default=None, description="When the checks last ran.")
     samples: int | None = Field(default=None, description="Requests in the last window.")
     checks: list[CheckStatus] | None = Field(default=None, description="Per-check results of the last evaluation.")
-    consecutive_failures: int | None = Field(default=None, description="Failing evaluations in a row.")
+    consecutive_failures: int | None = Field(
+        default=None, description="Failing evaluations in a row, counting only non-overlapping windows."
+    )
+    counted_until: datetime | None = Field(
+        default=None,
+        description="End of the last window counted in consecutiveFailures; a window starting earlier is not counted.",
+    )
     verdict: Verdict | None = Field(default=None, description="The verdict on the revision being served.")
     last_action: LastAction | None = Field(default=None, description="The last rollback or alert asked for.")
     message: str | None = Field(default=None, description="Summary of the last evaluation.")
