@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
 
 GROUP = "mlops.yardarm.dev"
@@ -35,6 +35,7 @@ DNS1123_LABEL_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 
 #: Content digests are always full sha256, never abbreviated.
 DIGEST_PATTERN = r"^sha256:[a-f0-9]{64}$"
+DIGEST_LENGTH = len("sha256:") + 64
 
 #: Largest value of a Kubernetes int32 field (TTLs, replica counts, ports).
 INT32_MAX = 2**31 - 1
@@ -204,6 +205,12 @@ def _quantity(value: object) -> object:
     return value
 
 
+def _not_bool(value: object) -> object:
+    if isinstance(value, bool):  # pydantic would read True as 1
+        parse_quantity(value)
+    return value
+
+
 #: A quantity as Pods accept it: a string (``500m``, ``1Gi``) or a plain number (``0.5``).
 #: The schema node has no type (numbers and strings both pass): strings must match the quantity
 #: form, numbers must be at least 0, lists and maps are refused. What the schema cannot say
@@ -211,6 +218,7 @@ def _quantity(value: object) -> object:
 Quantity = Annotated[
     int | float | str,
     AfterValidator(_quantity),
+    BeforeValidator(_not_bool),
     Field(
         json_schema_extra={
             "x-yardarm-quantity": True,
@@ -224,13 +232,45 @@ Quantity = Annotated[
 ]
 
 
+#: A quantity of bytes: a string (``512Mi``) or a whole number. The API server checks it with
+#: CEL's quantity library, so the refusal says what is wrong and requests can be compared with
+#: limits (a CPU :data:`Quantity` may be a fraction, so the schema cannot type it for CEL).
+ByteQuantity = Annotated[
+    int | str,
+    AfterValidator(_quantity),
+    BeforeValidator(_not_bool),
+    Field(
+        json_schema_extra=validations(
+            cel(
+                "type(self) == string ? isQuantity(self) && quantity(self).sign() >= 0 : self >= 0",
+                "must be a quantity of bytes such as 512Mi, 2Gi or 1000000, and not negative",
+            )
+        )
+    ),
+]
+
+
 class ResourceList(ApiModel):
     """Amounts of CPU, memory and ephemeral storage, as in a Kubernetes ResourceList."""
 
-    cpu: Quantity | None = Field(default=None, description="CPU cores, e.g. 500m, 0.5 or 2.")
-    memory: Quantity | None = Field(default=None, description="Memory in bytes, e.g. 512Mi or 2Gi.")
-    ephemeral_storage: Quantity | None = Field(
+    cpu: Quantity | None = Field(
+        default=None, description="CPU cores, e.g. 500m, 0.5 or 2 (a number or a quantity string)."
+    )
+    memory: ByteQuantity | None = Field(default=None, description="Memory in bytes, e.g. 512Mi or 2Gi.")
+    ephemeral_storage: ByteQuantity | None = Field(
         default=None, alias="ephemeral-storage", description="Local scratch disk, e.g. 1Gi."
+    )
+
+
+def _at_most(resource: str) -> dict[str, str]:
+    """CEL: the request for ``resource`` is at most its limit (when both are well-formed quantities)."""
+    field_name = resource.replace("-", "__dash__")  # how CEL spells a field name with a dash
+    request, limit = f"self.requests.{field_name}", f"self.limits.{field_name}"
+    return cel(
+        f"!has(self.requests) || !has(self.limits) || !has({request}) || !has({limit}) || "
+        f"!isQuantity(string({request})) || !isQuantity(string({limit})) || "
+        f"quantity(string({request})).compareTo(quantity(string({limit}))) <= 0",
+        f"resources.requests.{resource} must be at most resources.limits.{resource}",
     )
 
 
@@ -239,6 +279,10 @@ class ResourceRequirements(ApiModel):
 
     Each request must be at most its limit, as Pods require.
     """
+
+    model_config = ApiModel.model_config | {
+        "json_schema_extra": validations(_at_most("memory"), _at_most("ephemeral-storage"))
+    }
 
     requests: ResourceList | None = Field(
         default=None, description="Minimum resources the scheduler reserves, e.g. cpu: 500m, memory: 1Gi."
@@ -255,7 +299,9 @@ class ResourceRequirements(ApiModel):
             request, limit = getattr(self.requests, name), getattr(self.limits, name)
             if request is not None and limit is not None and parse_quantity(request) > parse_quantity(limit):
                 wire = ResourceList.model_fields[name].alias or name
-                raise ValueError(f"resources.requests.{wire} ({request}) is above resources.limits.{wire} ({limit})")
+                raise ValueError(
+                    f"resources.requests.{wire} must be at most resources.limits.{wire} ({request} > {limit})"
+                )
         return self
 
     def has_cpu(self) -> bool:

@@ -13,6 +13,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from yardarm.api.common import (
+    DIGEST_LENGTH,
     DIGEST_PATTERN,
     DNS1035_PATTERN,
     ApiModel,
@@ -79,6 +80,7 @@ class ModelSource(ApiModel):
         default=None,
         description="sha256 of the bundle's bundle.json, as sha256:<hex>.",
         pattern=DIGEST_PATTERN,
+        max_length=DIGEST_LENGTH,
     )
 
     @model_validator(mode="after")
@@ -152,12 +154,6 @@ class ModelDeploymentSpec(ApiModel):
     model_config = ApiModel.model_config | {
         "json_schema_extra": validations(
             cel("!(has(self.replicas) && has(self.autoscaling))", "set replicas or autoscaling, not both"),
-            cel(
-                "!has(self.autoscaling) || !has(self.resources) || "
-                "(has(self.resources.requests) && has(self.resources.requests.cpu)) || "
-                "(has(self.resources.limits) && has(self.resources.limits.cpu))",
-                "autoscaling scales on CPU use relative to the CPU request: set resources.requests.cpu",
-            ),
         )
     }
 
@@ -168,7 +164,10 @@ class ModelDeploymentSpec(ApiModel):
         ge=0,
         le=100,
     )
-    autoscaling: AutoscalingSpec | None = Field(default=None, description="Scale on CPU instead of a fixed count.")
+    autoscaling: AutoscalingSpec | None = Field(
+        default=None,
+        description="Scale on CPU instead of a fixed count; needs a CPU request when resources are set.",
+    )
     resources: ResourceRequirements | None = Field(default=None, description="CPU and memory of each serving pod.")
     serving: ServingSpec = Field(default=ServingSpec(), description="Inference server settings.")
     progress_deadline_seconds: int = Field(
@@ -182,6 +181,8 @@ class ModelDeploymentSpec(ApiModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> ModelDeploymentSpec:
+        # The CPU quantity has no type CEL can see (it may be a number or a string), so this one
+        # is the operator's: it reports the ModelDeployment Stalled (InvalidSpec) at once.
         if self.replicas is not None and self.autoscaling is not None:
             raise ValueError("set replicas or autoscaling, not both")
         if self.autoscaling is not None and self.resources is not None and not self.resources.has_cpu():

@@ -24,6 +24,7 @@ from yardarm.api.common import (
     validations,
 )
 from yardarm.api.conditions import Condition
+from yardarm.api.uris import HttpURL
 
 CheckType = Literal["latency", "errorRate", "featureDrift", "predictionDrift", "accuracy"]
 CheckResult = Literal["Pass", "Fail", "Inconclusive"]
@@ -147,11 +148,9 @@ class MonitorSpec(ApiModel):
     action: Literal["rollback", "alert"] = Field(
         default="rollback", description="On Degraded: roll the ModelDeployment back, or only report it."
     )
-    prometheus_url: str | None = Field(
+    prometheus_url: HttpURL | None = Field(
         default=None,
         description="Read metrics from this Prometheus instead of scraping the serving pods.",
-        max_length=2048,
-        pattern=r"^https?://.+$",
     )
 
 

@@ -81,3 +81,9 @@ SourceURI: Any = checked_str(
     HTTPS_HOST,
     max_length=URI_MAX_LENGTH,
 )
+
+#: A service to read from over HTTP (the Monitor's Prometheus).
+HttpURL: Any = checked_str(
+    StringRule(r"^https?://[^/\s]+", "must be an http:// or https:// URL with a host, as in http://prometheus:9090"),
+    max_length=URI_MAX_LENGTH,
+)
