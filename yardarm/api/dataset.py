@@ -58,6 +58,12 @@ class DataSource(ApiModel):
     )
     s3: S3Options | None = Field(default=None, description="Connection settings when the uri is s3://.")
 
+    @model_validator(mode="after")
+    def _s3_only(self) -> DataSource:
+        if self.s3 is not None and not self.uri.startswith("s3://"):
+            raise ValueError("source.s3 applies only to s3:// URIs")
+        return self
+
 
 class FeatureSpec(ApiModel):
     """A column used as a model input."""
