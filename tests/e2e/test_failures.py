@@ -113,7 +113,11 @@ INVALID: list[tuple[str, dict[str, Any], str]] = [
         {"checks": [{"name": "p", "type": "predictionDrift", "threshold": 0.1, "features": ["a"]}]},
         "features applies only to featureDrift",
     ),
-    ("Monitor", {"interval": "1m", "window": "30s"}, "window must be at least as long as interval"),
+    (
+        "Monitor",
+        {"interval": "1m", "window": "30s"},
+        "window must be at least as long as interval (interval defaults to 30s, window to 5m)",
+    ),
     ("Monitor", {"interval": "1s", "window": "1m"}, "interval must be at least 5s"),
     ("Monitor", {"failureThreshold": 0}, "spec.failureThreshold"),
     (
@@ -325,6 +329,13 @@ INVALID: list[tuple[str, dict[str, Any], str]] = [
     # -- class 7: messages. A duration says what a duration is; none is ever a conversion error.
     ("Monitor", {"interval": "1x"}, "must be a duration such as 30s, 5m or 1h30m (units ms, s, m, h)"),
     ("Monitor", {"window": "999999999h"}, "must be a duration such as 30s, 5m or 1h30m"),
+    # A default that causes the refusal is named: interval is left to its default (null is pruned).
+    ("Monitor", {"interval": None, "window": "10s"}, "interval defaults to 30s"),
+    (
+        "Dataset",
+        {"source": {"uri": "s3://data/iris.csv", "s3": {"credentialsSecretRef": {"name": "S3_Creds"}}}},
+        "must be an object name",
+    ),
 ]
 #: Manifests a Pod-literate person expects to be accepted (issue 14, class 6, and edge cases).
 VALID_VARIANTS: list[tuple[str, dict[str, Any]]] = [

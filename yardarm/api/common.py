@@ -145,7 +145,7 @@ class LocalObjectReference(ApiModel):
 class SecretKeyReference(ApiModel):
     """A Secret in the same namespace that holds credentials."""
 
-    name: str = Field(description="Name of the Secret in the same namespace.", min_length=1, max_length=253)
+    name: ObjectName = Field(description="Name of the Secret in the same namespace.", min_length=1)
 
 
 #: A Kubernetes quantity as a string: a decimal number, then an SI or binary suffix or an exponent.

@@ -113,7 +113,7 @@ class MonitorSpec(ApiModel):
             cel(
                 f"!self.window.matches({_DURATION}) || !self.interval.matches({_DURATION}) || "
                 "duration(self.window) >= duration(self.interval)",
-                "window must be at least as long as interval",
+                "window must be at least as long as interval (interval defaults to 30s, window to 5m)",
             ),
             cel(
                 f"!self.interval.matches({_DURATION}) || duration(self.interval) >= duration('5s')",
@@ -125,7 +125,7 @@ class MonitorSpec(ApiModel):
     @model_validator(mode="after")
     def _durations(self) -> MonitorSpec:
         if parse_duration(self.window) < parse_duration(self.interval):
-            raise ValueError("window must be at least as long as interval")
+            raise ValueError("window must be at least as long as interval (interval defaults to 30s, window to 5m)")
         if parse_duration(self.interval) < 5:
             raise ValueError("interval must be at least 5s")
         return self
