@@ -129,6 +129,8 @@ POOLS: dict[str, list[str]] = {
         "pvc:///iris.csv",
         "pvc://Data/x",
         "pvc://a.b-c/x/y..z",
+        "pvc://" + "c" * 253 + "/x",
+        "pvc://" + "c" * 254 + "/x",
         "s3://bucket/iris.csv",
         "s3://models/bundles/x",
         "s3://b/x",

@@ -365,3 +365,22 @@ def test_no_short_name_belongs_to_a_builtin_kind() -> None:
     }
     for info in KINDS:
         assert not set(info.short_names) & builtin, info.kind
+
+
+def test_an_invalid_spec_stalls_each_kind_with_a_reason_and_no_child() -> None:
+    from datetime import UTC, datetime
+
+    from yardarm.operator import modeldeployment, trainingrun
+
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    md = {"kind": "ModelDeployment", "metadata": {"name": "m", "generation": 2}, "spec": {}}
+    status = modeldeployment.invalid_status(md, "spec.resources.requests.cpu: True is not a quantity", now)
+    stalled = next(c for c in status["conditions"] if c["type"] == "Stalled")
+    assert (status["phase"], stalled["status"], stalled["reason"]) == ("Failed", "True", "InvalidSpec")
+    assert stalled["message"] == "The spec cannot be served: spec.resources.requests.cpu: True is not a quantity."
+    assert "history" not in status, "an invalid spec records no revision"
+    tr = {"kind": "TrainingRun", "metadata": {"name": "t", "generation": 1}, "spec": {}}
+    status = trainingrun.invalid_status(tr, "spec.estimator.params: 'a b' is not a parameter name", now)
+    assert (status["phase"], status["reason"]) == ("Failed", "InvalidSpec")
+    ready = next(c for c in status["conditions"] if c["type"] == "Ready")
+    assert ready["status"] == "False"

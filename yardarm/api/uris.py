@@ -31,6 +31,9 @@ PVC_CLAIM = StringRule(
     "(lowercase letters, digits, '-' and '.')",
     when="pvc://",
 )
+PVC_CLAIM_LENGTH = StringRule(
+    r"^pvc://[^/]{1,253}(/|$)", "the claim name in a pvc:// URI is at most 253 characters", when="pvc://"
+)
 PVC_PATH = StringRule(
     r"^pvc://[^/]+/+[^/]", "a pvc:// URI names a path inside the claim, as in pvc://data/iris.csv", when="pvc://"
 )
@@ -62,11 +65,19 @@ SOURCE_SCHEME = StringRule(
 
 #: A store prefix (TrainingRun output): the claim or bucket alone is allowed.
 StorePrefixURI: Any = checked_str(
-    STORE_SCHEME, NO_DOT_DOT, PVC_CLAIM, S3_BUCKET, FILE_ABSOLUTE, max_length=URI_MAX_LENGTH
+    STORE_SCHEME, NO_DOT_DOT, PVC_CLAIM, PVC_CLAIM_LENGTH, S3_BUCKET, FILE_ABSOLUTE, max_length=URI_MAX_LENGTH
 )
 #: One bundle directory in the store (ModelDeployment model): a path below the claim or bucket.
 BundleURI: Any = checked_str(
-    STORE_SCHEME, NO_DOT_DOT, PVC_CLAIM, PVC_PATH, S3_BUCKET, S3_KEY, FILE_ABSOLUTE, max_length=URI_MAX_LENGTH
+    STORE_SCHEME,
+    NO_DOT_DOT,
+    PVC_CLAIM,
+    PVC_CLAIM_LENGTH,
+    PVC_PATH,
+    S3_BUCKET,
+    S3_KEY,
+    FILE_ABSOLUTE,
+    max_length=URI_MAX_LENGTH,
 )
 #: Where a Dataset's data is.
 SourceURI: Any = checked_str(
@@ -74,6 +85,7 @@ SourceURI: Any = checked_str(
     NO_DOT_DOT,
     BUILTIN_NAME,
     PVC_CLAIM,
+    PVC_CLAIM_LENGTH,
     PVC_PATH,
     S3_BUCKET,
     S3_KEY,
