@@ -284,7 +284,7 @@ INVALID: list[tuple[str, dict[str, Any], str]] = [
     (
         "ModelDeployment",
         {"metadata": {"name": "m" * 56}},
-        "a ModelDeployment name is at most 55 characters, so its Service <name>-serving fits in 63",
+        "metadata.name: Too long",
     ),
     (
         "TrainingRun",

@@ -240,12 +240,15 @@ ByteQuantity = Annotated[
     AfterValidator(_quantity),
     BeforeValidator(_not_bool),
     Field(
-        json_schema_extra=validations(
-            cel(
-                "type(self) == string ? isQuantity(self) && quantity(self).sign() >= 0 : self >= 0",
-                "must be a quantity of bytes such as 512Mi, 2Gi or 1000000, and not negative",
-            )
-        )
+        json_schema_extra={
+            "maxLength": 64,  # bounds the cost CEL estimates for the rules below
+            **validations(
+                cel(
+                    "type(self) == string ? isQuantity(self) && quantity(self).sign() >= 0 : self >= 0",
+                    "must be a quantity of bytes such as 512Mi, 2Gi or 1000000, and not negative",
+                )
+            ),
+        }
     ),
 ]
 

@@ -19,7 +19,14 @@ from pydantic import BaseModel
 
 from yardarm.api.common import GROUP, VERSION
 from yardarm.api.dataset import DatasetSpec, DatasetStatus
-from yardarm.api.modeldeployment import MODELDEPLOYMENT_NAME_RULES, ModelDeploymentSpec, ModelDeploymentStatus
+from yardarm.api.modeldeployment import (
+    MODELDEPLOYMENT_NAME_RULES,
+    ModelDeploymentSpec,
+    ModelDeploymentStatus,
+)
+from yardarm.api.modeldeployment import (
+    NAME_MAX_LENGTH as MODELDEPLOYMENT_NAME_MAX,
+)
 from yardarm.api.monitor import MonitorSpec, MonitorStatus
 from yardarm.api.trainingrun import TrainingRunSpec, TrainingRunStatus
 
@@ -63,6 +70,8 @@ class KindInfo:
     rules: tuple[dict[str, str], ...] = field(default=())
     #: The ``scale`` subresource, so that ``kubectl scale`` works.
     scale: dict[str, str] | None = None
+    #: Longest ``metadata.name`` (also bounds the cost CEL estimates for rules on the name).
+    name_max_length: int = 253
 
     @property
     def singular(self) -> str:
@@ -129,6 +138,7 @@ KINDS: tuple[KindInfo, ...] = (
             _AGE,
         ),
         rules=MODELDEPLOYMENT_NAME_RULES,
+        name_max_length=MODELDEPLOYMENT_NAME_MAX,
         scale={
             "specReplicasPath": ".spec.replicas",
             "statusReplicasPath": ".status.replicas",
@@ -277,6 +287,19 @@ def model_schema(model: type[BaseModel]) -> dict[str, Any]:
     return structural(raw, raw.get("$defs", {}), model.__name__)
 
 
+def _metadata(info: KindInfo) -> dict[str, Any]:
+    """The root ``metadata`` schema: only ``name`` and ``generateName`` may be constrained."""
+    if not info.rules:
+        return {"type": "object"}
+    return {
+        "type": "object",
+        "properties": {
+            "name": {"type": "string", "maxLength": info.name_max_length},
+            "generateName": {"type": "string", "maxLength": info.name_max_length},
+        },
+    }
+
+
 def crd(info: KindInfo) -> dict[str, Any]:
     """The CustomResourceDefinition of one kind."""
     spec_schema = model_schema(info.spec)
@@ -290,7 +313,7 @@ def crd(info: KindInfo) -> dict[str, Any]:
         "properties": {
             "apiVersion": {"type": "string", "description": "API version of this object."},
             "kind": {"type": "string", "description": "Kind of this object."},
-            "metadata": {"type": "object"},
+            "metadata": _metadata(info),
             "spec": spec_schema,
             "status": status_schema,
         },

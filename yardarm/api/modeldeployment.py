@@ -35,21 +35,18 @@ _SERVICE_NAME = StringRule(
     "a ModelDeployment name must also be a valid Service name: lowercase letters, digits and '-', "
     "starting with a letter (no dots)",
 )
-#: Rules on the whole object (``metadata.name`` is only visible from the root).
+#: Rules on the whole object (``metadata.name`` is only visible from the root). The length bound
+#: is the root schema's ``metadata.name`` maxLength (see :mod:`yardarm.api.crd`): the API server
+#: answers "Too long: ... 55" before any CEL rule runs.
 MODELDEPLOYMENT_NAME_RULES = (
     cel(
         _SERVICE_NAME.cel()["rule"].replace("self.", "self.metadata.name."),
         _SERVICE_NAME.message,
     ),
-    cel(
-        f"size(self.metadata.name) <= {NAME_MAX_LENGTH}",
-        f"a ModelDeployment name is at most {NAME_MAX_LENGTH} characters, so its Service "
-        f"<name>-{SERVING_SUFFIX} fits in 63",
-    ),
 )
-
-DeploymentPhase = Literal["Pending", "Progressing", "Ready", "RolledBack", "Failed"]
-RevisionOutcome = Literal["Progressing", "Serving", "Superseded", "RolledBack", "Failed"]
+_TOO_LONG = (
+    f"a ModelDeployment name is at most {NAME_MAX_LENGTH} characters, so its Service <name>-{SERVING_SUFFIX} fits in 63"
+)
 
 
 class ModelSource(ApiModel):
@@ -249,5 +246,5 @@ class ModelDeployment(ApiModel):
             if not _SERVICE_NAME.holds(name):
                 raise ValueError(_SERVICE_NAME.message)
             if len(name) > NAME_MAX_LENGTH:
-                raise ValueError(MODELDEPLOYMENT_NAME_RULES[1]["message"])
+                raise ValueError(_TOO_LONG)
         return self
