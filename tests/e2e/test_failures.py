@@ -200,6 +200,11 @@ INVALID: list[tuple[str, dict[str, Any], str]] = [
         {"prometheusUrl": "prometheus:9090"},
         "must be an http:// or https:// URL with a host, as in http://prometheus:9090",
     ),
+    (
+        "ModelDeployment",
+        {"model": {"uri": "pvc://" + "c" * 254 + "/x", "digest": SHA}},
+        "the claim name in a pvc:// URI is at most 253 characters",
+    ),
     # -- class 2: values that make a check meaningless or dangerous.
     (
         "Monitor",

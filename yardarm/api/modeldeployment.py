@@ -48,6 +48,9 @@ _TOO_LONG = (
     f"a ModelDeployment name is at most {NAME_MAX_LENGTH} characters, so its Service <name>-{SERVING_SUFFIX} fits in 63"
 )
 
+DeploymentPhase = Literal["Pending", "Progressing", "Ready", "RolledBack", "Failed"]
+RevisionOutcome = Literal["Progressing", "Serving", "Superseded", "RolledBack", "Failed"]
+
 
 class ModelSource(ApiModel):
     """The model to serve: a TrainingRun's bundle, or a bundle given by URI and digest."""
