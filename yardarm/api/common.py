@@ -75,7 +75,8 @@ class StringRule:
         """Whether ``value`` passes this rule (the Python twin of :meth:`cel`)."""
         if self.when is not None and not value.startswith(self.when):
             return True
-        found = re.search(self.regex, value) is not None
+        # RE2's ``$`` matches only at the very end; Python's also before a final newline.
+        found = re.search(re.sub(r"(?<!\\)\$", r"\\Z", self.regex), value) is not None
         return found != self.refuse
 
     def cel(self) -> dict[str, str]:
