@@ -206,6 +206,9 @@ INVALID: list[tuple[str, dict[str, Any], str]] = [
         "the claim name in a pvc:// URI is at most 253 characters",
     ),
     # -- class 2: values that make a check meaningless or dangerous.
+    # The server's OpenAPI check compares an integer with a fractional bound cut to an integer.
+    ("Dataset", {"split": {"testFraction": 0}}, "must be at least 0.05"),
+    ("Dataset", {"split": {"testFraction": 1}}, "must be at most 0.5"),
     (
         "Monitor",
         {"checks": [{"name": "p99", "type": "latency", "threshold": 0}]},

@@ -245,7 +245,7 @@ ByteQuantity = Annotated[
             "maxLength": 64,  # bounds the cost CEL estimates for the rules below
             **validations(
                 cel(
-                    "type(self) == string ? isQuantity(self) && quantity(self).sign() >= 0 : self >= 0",
+                    "type(self) == string ? isQuantity(self) && !quantity(self).isLessThan(quantity('0')) : self >= 0",
                     "must be a quantity of bytes such as 512Mi, 2Gi or 1000000, and not negative",
                 )
             ),

@@ -240,6 +240,8 @@ def structural(node: dict[str, Any], defs: dict[str, Any], where: str = "$") -> 
             out[key] = {}  # the API server fills nested defaults from the inner schemas
         else:
             out[key] = value
+    if out.get("type") == "number":
+        out = _fractional_bounds(out)
     if "description" in out:
         out["description"] = described(out)
     if "type" not in out and not out.get("x-kubernetes-int-or-string") and not out.get(_PRESERVE):
@@ -279,6 +281,26 @@ def described(node: dict[str, Any]) -> str:
     base = node.get("description", "").strip()
     words = facts(node)
     return f"{base} ({'; '.join(words)})" if words else base
+
+
+def _fractional_bounds(node: dict[str, Any]) -> dict[str, Any]:
+    """Repeat fractional bounds of a number as CEL rules.
+
+    The API server's OpenAPI validator compares an integer value with the bound cut to an
+    integer: ``testFraction: 0`` passes ``minimum: 0.05``. CEL compares numbers exactly.
+    """
+    rules = []
+    for key, op, word in (("minimum", ">=", "at least"), ("maximum", "<=", "at most")):
+        bound = node.get(key)
+        if bound is None or float(bound).is_integer():
+            continue
+        exclusive = node.get(f"exclusive{key.capitalize()}", False)
+        strict = op[0] if exclusive else op
+        words = ("above" if key == "minimum" else "below") if exclusive else word
+        rules.append({"rule": f"self {strict} {float(bound)}", "message": f"must be {words} {bound:g}"})
+    if not rules:
+        return node
+    return {**node, "x-kubernetes-validations": [*node.get("x-kubernetes-validations", []), *rules]}
 
 
 def model_schema(model: type[BaseModel]) -> dict[str, Any]:
