@@ -18,7 +18,7 @@ from yardarm.operator import kube, names
 from yardarm.operator.context import Context
 from yardarm.operator.jobs import JobOutcome, job_outcome, profile_job
 from yardarm.operator.podspec import claim_of
-from yardarm.operator.statuses import changes, generation_of, summary
+from yardarm.operator.statuses import changes, generation_of, invalid_spec, summary
 
 Body = dict[str, Any]
 KIND = "Dataset"
@@ -85,6 +85,9 @@ async def reconcile(ctx: Context, namespace: str, name: str) -> float | None:
     ):
         return None
     now = ctx.clock()
+    invalid = invalid_spec(ds)
+    if invalid is not None:
+        return await _write(ctx, ds, _stalled(ds, "InvalidSpec", f"The spec cannot be run: {invalid}.", now))
     output = ctx.config.output_uri
     if not output:
         message = "No artifact store: set YARDARM_ARTIFACTS_CLAIM or YARDARM_DEFAULT_OUTPUT_URI on the operator."

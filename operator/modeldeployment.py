@@ -39,7 +39,7 @@ from yardarm.operator.rollback import (
     decide,
     short,
 )
-from yardarm.operator.statuses import changes, condition, generation_of, summary
+from yardarm.operator.statuses import changes, condition, generation_of, invalid_spec, summary
 
 Body = dict[str, Any]
 KIND = "ModelDeployment"
@@ -183,6 +183,7 @@ def md_status(
         "desiredDigest": decision.desired_digest,
         "history": [r.to_wire() for r in decision.history] or None,
         "deploymentName": names.serving_name(md["metadata"]["name"]),
+        "labelSelector": names.selector_string(names.serving_selector(md["metadata"]["name"])),
         "url": url,
     }
     serving = next((r for r in decision.history if r.outcome == "Serving"), None)
@@ -234,6 +235,19 @@ def md_status(
     return finish("Progressing", State.RECONCILING, "Progressing", message)
 
 
+def invalid_status(md: Mapping[str, Any], message: str, now: datetime) -> Body:
+    """Status of a ModelDeployment whose spec the API server admitted but no serving child can be built from."""
+    gen = generation_of(md)
+    text = f"The spec cannot be served: {message}."
+    return {
+        "observedGeneration": gen,
+        "phase": "Failed",
+        "message": text,
+        "labelSelector": names.selector_string(names.serving_selector(md["metadata"]["name"])),
+        "conditions": summary(md.get("status"), State.STALLED, "InvalidSpec", text, generation=gen, now=now),
+    }
+
+
 async def reconcile(ctx: Context, namespace: str, name: str) -> float | None:
     """Bring one ModelDeployment's serving children and status up to date."""
     # The Deployment as last seen on the watch, else read together with the object (one round trip).
@@ -246,6 +260,16 @@ async def reconcile(ctx: Context, namespace: str, name: str) -> float | None:
             kube.call(kube.get, "Deployment", namespace, names.serving_name(name)),
         )
     if md is None:
+        return None
+    invalid = invalid_spec(md)
+    if invalid is not None:
+        # Nothing is built or recorded for a spec no child can be made of; what serves keeps serving.
+        status = invalid_status(md, invalid, ctx.clock())
+        old = md.get("status") or {}
+        patch = changes(old, status)
+        if patch:
+            await kube.call(kube.patch_status, KIND, namespace, name, patch)
+        await _transition_events(md, old, status)
         return None
     spec = md.get("spec") or {}
     model = spec.get("model") or {}

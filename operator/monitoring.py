@@ -43,6 +43,7 @@ from yardarm.operator import kube
 from yardarm.operator.evaluate import Outcome, Served, Snapshot, SnapshotRing, evaluate, monitor_conditions, ring_size
 from yardarm.operator.metrics import MONITOR_EVALUATIONS
 from yardarm.operator.scrape import DEFAULT_TIMEOUT, ScrapeError, scrape_pods, scrape_prometheus, targets_of
+from yardarm.operator.statuses import problem
 
 Body = dict[str, Any]
 KIND = "Monitor"
@@ -175,7 +176,7 @@ class MonitorEvaluator:
         try:
             spec = MonitorSpec.model_validate(monitor.get("spec") or {})
         except ValidationError as exc:
-            msg = f"spec is invalid: {exc}"[:1024]
+            msg = f"spec is invalid: {problem(exc)}"[:1024]
             return await self._halt(monitor, previous, old_wire, "InvalidSpec", msg, now)
 
         target = spec.target_ref.name

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from yardarm.api.common import GROUP
+from yardarm.api.modeldeployment import SERVING_SUFFIX
 
 #: Field manager and ``app.kubernetes.io/managed-by`` value of everything the operator writes.
 MANAGER = "yardarm-operator"
@@ -72,7 +73,7 @@ def training_job_name(training_run: str) -> str:
 
 def serving_name(model_deployment: str) -> str:
     """Name of the Deployment, Service, HPA and PDB that serve a ModelDeployment."""
-    return child_name(model_deployment, "serving")
+    return child_name(model_deployment, SERVING_SUFFIX)
 
 
 def base_labels(component: str, instance: str) -> dict[str, str]:

@@ -11,6 +11,9 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from pydantic import ValidationError
+
+from yardarm.api import RESOURCES
 from yardarm.api.conditions import Condition, State, set_condition, summarize
 
 Body = dict[str, Any]
@@ -72,3 +75,30 @@ def generation_of(obj: Mapping[str, Any]) -> int | None:
 def timestamp(value: datetime) -> str:
     """A datetime as Kubernetes writes it."""
     return value.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def problem(exc: ValidationError) -> str:
+    """The first error of a validation, as one sentence naming the field: ``spec.x.y: what is wrong``."""
+    error = exc.errors()[0]
+    where = ".".join(str(part) for part in error["loc"])
+    message = str(error["msg"]).removeprefix("Value error, ")
+    return f"{where}: {message}" if where else message
+
+
+def invalid_spec(obj: Mapping[str, Any]) -> str | None:
+    """Why the API types refuse an object the API server admitted, in one sentence; ``None`` if they accept it.
+
+    The CRD cannot express every rule (booleans as quantities, requests above limits, parameter
+    names); the pydantic types can. Checking an object with them before building any child turns
+    what would be a child refused by the API server, or a Job that cannot start, into a Stalled
+    condition with this sentence and a Warning Event.
+    """
+    model = RESOURCES.get(str(obj.get("kind")))
+    if model is None:
+        return None
+    meta = obj.get("metadata") or {}
+    try:
+        model.model_validate({"metadata": {"name": meta.get("name")}, "spec": obj.get("spec") or {}})
+    except ValidationError as exc:
+        return problem(exc)
+    return None

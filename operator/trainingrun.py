@@ -17,7 +17,7 @@ from yardarm.operator import kube, names
 from yardarm.operator.context import Context
 from yardarm.operator.jobs import JobOutcome, job_outcome, training_job
 from yardarm.operator.podspec import claim_of
-from yardarm.operator.statuses import changes, generation_of, summary, timestamp
+from yardarm.operator.statuses import changes, generation_of, invalid_spec, summary, timestamp
 
 Body = dict[str, Any]
 KIND = "TrainingRun"
@@ -52,6 +52,20 @@ def waiting_status(tr: Mapping[str, Any], gate: tuple[State, str, str], now: dat
         "phase": "Waiting",
         "message": message if state is State.STALLED else None,
         "conditions": summary(tr.get("status"), state, reason, message, generation=gen, now=now),
+    }
+
+
+def invalid_status(tr: Mapping[str, Any], message: str, now: datetime) -> Body:
+    """A spec the API server admitted but no Job can run: Failed for good (the spec is immutable)."""
+    gen = generation_of(tr)
+    text = f"The spec cannot be run: {message}."
+    return {
+        "observedGeneration": gen,
+        "phase": "Failed",
+        "completionTime": timestamp(now),
+        "reason": "InvalidSpec",
+        "message": text,
+        "conditions": summary(tr.get("status"), State.STALLED, "InvalidSpec", text, generation=gen, now=now),
     }
 
 
@@ -120,6 +134,10 @@ async def reconcile(ctx: Context, namespace: str, name: str) -> float | None:
     job_name = names.training_job_name(name)
     job = await kube.call(kube.get, "Job", namespace, job_name)
     pinned: Body = {}
+    invalid = invalid_spec(tr) if job is None else None
+    if invalid is not None:
+        await _write(ctx, tr, invalid_status(tr, invalid, now))
+        return None
     if job is None:
         ref = (spec.get("datasetRef") or {}).get("name", "")
         ctx.depend((KIND, namespace, name), ("Dataset", namespace, ref))

@@ -113,7 +113,11 @@ INVALID: list[tuple[str, dict[str, Any], str]] = [
         {"checks": [{"name": "p", "type": "predictionDrift", "threshold": 0.1, "features": ["a"]}]},
         "features applies only to featureDrift",
     ),
-    ("Monitor", {"interval": "1m", "window": "30s"}, "window must be at least as long as interval"),
+    (
+        "Monitor",
+        {"interval": "1m", "window": "30s"},
+        "window must be at least as long as interval (interval defaults to 30s, window to 5m)",
+    ),
     ("Monitor", {"interval": "1s", "window": "1m"}, "interval must be at least 5s"),
     ("Monitor", {"failureThreshold": 0}, "spec.failureThreshold"),
     (
@@ -147,15 +151,220 @@ INVALID: list[tuple[str, dict[str, Any], str]] = [
         "a quality gate names a metric of another task",
     ),
     ("TrainingRun", {"estimator": {"kind": "PickledModel"}}, "Unsupported value"),
+    # -- issue 14, class 1: paths that escape their claim; URIs that name no claim; schemes.
+    (
+        "Dataset",
+        {"source": {"uri": "pvc://data/../../etc/passwd"}},
+        "must not contain '..' segments: a path stays inside its claim, bucket or directory",
+    ),
+    (
+        "ModelDeployment",
+        {"model": {"uri": "pvc:///bundles/x", "digest": SHA}},
+        (
+            "a pvc:// URI starts with the name of a PersistentVolumeClaim, as in pvc://models/bundles "
+            "(lowercase letters, digits, '-' and '.')"
+        ),
+    ),
+    (
+        "ModelDeployment",
+        {"model": {"uri": "pvc://models", "digest": SHA}},
+        "a pvc:// URI names a path inside the claim, as in pvc://data/iris.csv",
+    ),
+    (
+        "TrainingRun",
+        {"output": {"uri": "http://store/models"}},
+        "must start with pvc://<claim>/, s3://<bucket>/ or file:/// (an absolute path)",
+    ),
+    (
+        "Dataset",
+        {"source": {"uri": "ftp://host/x.csv"}},
+        "must start with builtin://, pvc://<claim>/, s3://<bucket>/, https:// or file:/// (an absolute path)",
+    ),
+    (
+        "Dataset",
+        {"source": {"uri": "s3://A_B/x.csv"}},
+        (
+            "an s3:// URI starts with a bucket name, as in s3://models/bundles "
+            "(3 to 63 lowercase letters, digits, '.', '-')"
+        ),
+    ),
+    ("Dataset", {"source": {"uri": "s3://bucket"}}, "an s3:// URI names a key in the bucket, as in s3://data/iris.csv"),
+    (
+        "Dataset",
+        {"source": {"uri": "file://x.csv"}},
+        "a file:// URI names an absolute path, as in file:///data/iris.csv",
+    ),
+    ("Dataset", {"source": {"uri": "https:///x.csv"}}, "an https:// URI names a host and a path"),
+    (
+        "Monitor",
+        {"prometheusUrl": "prometheus:9090"},
+        "must be an http:// or https:// URL with a host, as in http://prometheus:9090",
+    ),
+    (
+        "ModelDeployment",
+        {"model": {"uri": "pvc://" + "c" * 254 + "/x", "digest": SHA}},
+        "the claim name in a pvc:// URI is at most 253 characters",
+    ),
+    # -- class 2: values that make a check meaningless or dangerous.
+    # The server's OpenAPI check compares an integer with a fractional bound cut to an integer.
+    ("Dataset", {"split": {"testFraction": 0}}, "must be at least 0.05"),
+    ("Dataset", {"split": {"testFraction": 1}}, "must be at most 0.5"),
+    (
+        "Monitor",
+        {"checks": [{"name": "p99", "type": "latency", "threshold": 0}]},
+        "a latency threshold is a number of seconds above 0 (0 would fail every evaluation)",
+    ),
+    (
+        "TrainingRun",
+        {"qualityGates": [{"metric": "accuracy", "min": 1.5}]},
+        "accuracy is between 0 and 1: a gate outside that range can never be met as meant",
+    ),
+    (
+        "TrainingRun",
+        {"qualityGates": [{"metric": "f1Macro", "min": 2}]},
+        "f1Macro is between 0 and 1: a gate outside that range can never be met as meant",
+    ),
+    (
+        "TrainingRun",
+        {"qualityGates": [{"metric": "rocAuc", "min": -0.5}]},
+        "rocAuc is between 0 and 1: a gate outside that range can never be met as meant",
+    ),
+    (
+        "TrainingRun",
+        {"qualityGates": [{"metric": "logLoss", "max": -1}]},
+        "logLoss is at least 0: a gate below that can never be met",
+    ),
+    (
+        "TrainingRun",
+        {"task": "regression", "estimator": {"kind": "Ridge"}, "qualityGates": [{"metric": "rmse", "max": -1}]},
+        "rmse is at least 0: a gate below that can never be met",
+    ),
+    (
+        "TrainingRun",
+        {"task": "regression", "estimator": {"kind": "Ridge"}, "qualityGates": [{"metric": "mae", "max": -0.1}]},
+        "mae is at least 0: a gate below that can never be met",
+    ),
+    (
+        "TrainingRun",
+        {"task": "regression", "estimator": {"kind": "Ridge"}, "qualityGates": [{"metric": "r2", "min": 1.5}]},
+        "r2 is at most 1: a gate above that can never be met",
+    ),
+    ("TrainingRun", {"search": {"grid": {"max_depth": 5}}}, "must be of type array"),
+    (
+        "Dataset",
+        {"features": []},
+        "features must not be empty: leave features unset to use every column but the target",
+    ),
+    (
+        "Monitor",
+        {"checks": [{"name": "d", "type": "featureDrift", "threshold": 0.2, "features": []}]},
+        "features must not be empty: leave features unset to test every feature",
+    ),
+    (
+        "Dataset",
+        {"features": [{"name": f"{i:03d}" + "x" * 250} for i in range(300)]},
+        "feature names together are too long: at most 65536 characters",
+    ),
+    ("TrainingRun", {"estimator": {"kind": "LogisticRegression", "params": {"C": "x" * 300}}}, "Too long"),
+    ("TrainingRun", {"estimator": {"kind": "LogisticRegression", "params": {"C": list(range(20))}}}, "Too many"),
+    (
+        "Dataset",
+        {"source": {"uri": "builtin://titanic"}},
+        "builtin:// data sets are iris, wine, breast_cancer, diabetes and digits",
+    ),
+    # -- class 3: names whose children cannot exist.
+    (
+        "ModelDeployment",
+        {"metadata": {"name": "2iris"}},
+        (
+            "a ModelDeployment name must also be a valid Service name: lowercase letters, digits and '-', "
+            "starting with a letter (no dots)"
+        ),
+    ),
+    (
+        "ModelDeployment",
+        {"metadata": {"name": "iris.v2"}},
+        (
+            "a ModelDeployment name must also be a valid Service name: lowercase letters, digits and '-', "
+            "starting with a letter (no dots)"
+        ),
+    ),
+    (
+        "ModelDeployment",
+        {"metadata": {"name": "m" * 56}},
+        "metadata.name: Too long",
+    ),
+    (
+        "TrainingRun",
+        {"datasetRef": {"name": "Iris_Data"}},
+        "must be an object name: lowercase letters, digits, '-' and '.', starting and ending alphanumeric",
+    ),
+    (
+        "Monitor",
+        {"checks": [{"name": "P99", "type": "latency", "threshold": 0.1}]},
+        "must be lowercase letters, digits and '-', starting and ending alphanumeric",
+    ),
+    # -- class 4: fields the child object would refuse.
+    (
+        "ModelDeployment",
+        {"resources": {"requests": {"memory": "lots"}}},
+        "must be a quantity of bytes such as 512Mi, 2Gi or 1000000, and not negative",
+    ),
+    (
+        "ModelDeployment",
+        {"resources": {"requests": {"cpu": "half"}}},
+        "spec.resources.requests.cpu in body should match",
+    ),
+    ("ModelDeployment", {"resources": {"limits": {"cpu": -1}}}, "spec.resources.limits.cpu in body should be greater"),
+    (
+        "ModelDeployment",
+        {"resources": {"requests": {"memory": "2Gi"}, "limits": {"memory": "1Gi"}}},
+        "resources.requests.memory must be at most resources.limits.memory",
+    ),
+    (
+        "TrainingRun",
+        {"job": {"resources": {"requests": {"ephemeral-storage": "2Gi"}, "limits": {"ephemeral-storage": "1Gi"}}}},
+        "resources.requests.ephemeral-storage must be at most resources.limits.ephemeral-storage",
+    ),
+    ("TrainingRun", {"job": {"ttlSecondsAfterFinished": 2**31}}, "spec.job.ttlSecondsAfterFinished"),
+    ("Dataset", {"split": {"seed": 2**32}}, "spec.split.seed"),
+    # -- class 5: size. A 200 KB TrainingRun is refused with the limit it broke.
+    (
+        "TrainingRun",
+        {"estimator": {"kind": "LogisticRegression", "params": {"solver": "x" * 200_000}}},
+        "spec.estimator.params.solver: Too long: may not be more than 256",
+    ),
+    # -- class 7: messages. A duration says what a duration is; none is ever a conversion error.
+    ("Monitor", {"interval": "1x"}, "must be a duration such as 30s, 5m or 1h30m (units ms, s, m, h)"),
+    ("Monitor", {"window": "999999999h"}, "must be a duration such as 30s, 5m or 1h30m"),
+    # A default that causes the refusal is named: interval is left to its default (null is pruned).
+    ("Monitor", {"interval": None, "window": "10s"}, "interval defaults to 30s"),
+    (
+        "Dataset",
+        {"source": {"uri": "s3://data/iris.csv", "s3": {"credentialsSecretRef": {"name": "S3_Creds"}}}},
+        "must be an object name",
+    ),
+]
+#: Manifests a Pod-literate person expects to be accepted (issue 14, class 6, and edge cases).
+VALID_VARIANTS: list[tuple[str, dict[str, Any]]] = [
+    ("ModelDeployment", {"resources": {"requests": {"cpu": 0.5, "memory": 268435456}, "limits": {"cpu": "1"}}}),
+    ("ModelDeployment", {"model": {"uri": "s3://models/bundles/sha256-x", "digest": SHA}}),
+    ("ModelDeployment", {"metadata": {"name": "m" * 55}}),
+    ("TrainingRun", {"output": {"uri": "pvc://models"}}),
+    ("TrainingRun", {"estimator": {"kind": "LogisticRegression", "params": {"class_weight": {"0": 1.0, "1": 2.0}}}}),
+    ("Dataset", {"source": {"uri": "pvc://data/a..b/iris.csv"}}),
+    ("Monitor", {"interval": "1m30s", "window": "1.5h"}),
 ]
 #: Rules that need an update, not a create, to break.
 UPDATE_ONLY = {"TrainingRun spec is immutable: create a new TrainingRun to train again"}
 
 
 def _manifest(kind: str, name: str, change: dict[str, Any]) -> dict[str, Any]:
+    """The valid spec of ``kind`` with ``change`` merged in (a ``metadata`` key sets the object's name)."""
     spec = copy.deepcopy(VALID[kind])
     spec.update(copy.deepcopy(change))
-    return {"apiVersion": API, "kind": kind, "metadata": {"name": name}, "spec": spec}
+    metadata = spec.pop("metadata", {"name": name})
+    return {"apiVersion": API, "kind": kind, "metadata": metadata, "spec": spec}
 
 
 def _refusal(release: Any, manifest: dict[str, Any]) -> str:
@@ -184,8 +393,8 @@ def test_every_cel_rule_of_the_crds_has_a_refusal_case() -> None:
 
 
 def test_valid_manifests_are_accepted(release: Any) -> None:
-    for kind in VALID:
-        manifest = _manifest(kind, "valid", {})
+    for kind, change in [*((k, {}) for k in VALID), *VALID_VARIANTS]:
+        manifest = _manifest(kind, "valid", change)
         release.kubectl("create", "--dry-run=server", "-n", release.namespace, "-f", "-", input=json.dumps(manifest))
 
 

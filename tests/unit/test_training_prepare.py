@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from yardarm.api.dataset import DatasetSpec
+from yardarm.api.dataset import DatasetSpec, FeatureSpec
 from yardarm.training.errors import BadInputError
 from yardarm.training.prepare import MISSING_CATEGORY, infer_features, prepare
 
@@ -77,8 +77,12 @@ def test_empty_data_is_refused() -> None:
 
 
 def test_the_target_cannot_also_be_a_feature() -> None:
+    # The API types (and the CRD) refuse it; the runtime still guards a spec that bypassed them.
+    with pytest.raises(ValueError, match="must not also be listed in features"):
+        spec(features=[{"name": "size"}, {"name": "y"}])
+    unchecked = spec().model_copy(update={"features": [FeatureSpec(name="size"), FeatureSpec(name="y")]})
     with pytest.raises(BadInputError, match="also listed in features") as info:
-        prepare(FRAME, spec(features=[{"name": "size"}, {"name": "y"}]))
+        prepare(FRAME, unchecked)
     assert info.value.reason == "TargetInFeatures"
 
 

@@ -19,12 +19,21 @@ from pydantic import BaseModel
 
 from yardarm.api.common import GROUP, VERSION
 from yardarm.api.dataset import DatasetSpec, DatasetStatus
-from yardarm.api.modeldeployment import ModelDeploymentSpec, ModelDeploymentStatus
+from yardarm.api.modeldeployment import (
+    MODELDEPLOYMENT_NAME_RULES,
+    ModelDeploymentSpec,
+    ModelDeploymentStatus,
+)
+from yardarm.api.modeldeployment import (
+    NAME_MAX_LENGTH as MODELDEPLOYMENT_NAME_MAX,
+)
 from yardarm.api.monitor import MonitorSpec, MonitorStatus
 from yardarm.api.trainingrun import TrainingRunSpec, TrainingRunStatus
 
 CATEGORY = "yardarm"
-_DROP = {"title", "discriminator", "$defs"}
+_QUANTITY = "x-yardarm-quantity"
+_PRESERVE = "x-kubernetes-preserve-unknown-fields"
+_DROP = {"title", "discriminator", "$defs", _QUANTITY}
 
 
 @dataclass(frozen=True)
@@ -57,6 +66,12 @@ class KindInfo:
     status: type[BaseModel]
     description: str
     columns: tuple[PrinterColumn, ...] = field(default=())
+    #: CEL rules on the whole object (``self.metadata.name`` is visible there).
+    rules: tuple[dict[str, str], ...] = field(default=())
+    #: The ``scale`` subresource, so that ``kubectl scale`` works.
+    scale: dict[str, str] | None = None
+    #: Longest ``metadata.name`` (also bounds the cost CEL estimates for rules on the name).
+    name_max_length: int = 253
 
     @property
     def singular(self) -> str:
@@ -75,7 +90,7 @@ KINDS: tuple[KindInfo, ...] = (
     KindInfo(
         kind="Dataset",
         plural="datasets",
-        short_names=("ds",),
+        short_names=("dset",),
         spec=DatasetSpec,
         status=DatasetStatus,
         description="A registered, profiled data set that TrainingRuns train on.",
@@ -112,14 +127,23 @@ KINDS: tuple[KindInfo, ...] = (
         status=ModelDeploymentStatus,
         description="A model served over HTTP by ONNX Runtime pods, with automatic rollback.",
         columns=(
+            PrinterColumn("Run", ".spec.model.trainingRunRef.name", description="TrainingRun whose model is wanted."),
+            PrinterColumn("Wanted", ".spec.replicas", type="integer", description="Serving pods asked for."),
+            PrinterColumn("Ready", ".status.readyReplicas", type="integer", description="Ready serving pods."),
             PrinterColumn("Revision", ".status.currentRevision", type="integer", description="Revision served."),
-            PrinterColumn("Replicas", ".status.readyReplicas", type="integer", description="Ready serving pods."),
             _PHASE,
-            _READY,
-            PrinterColumn("Model", ".status.currentDigest", priority=1, description="Digest served."),
+            PrinterColumn("URI", ".spec.model.uri", priority=1, description="Bundle wanted, when given by URI."),
+            PrinterColumn("Serving", ".status.currentDigest", priority=1, description="Digest served."),
             PrinterColumn("URL", ".status.url", priority=1, description="In-cluster inference URL."),
             _AGE,
         ),
+        rules=MODELDEPLOYMENT_NAME_RULES,
+        name_max_length=MODELDEPLOYMENT_NAME_MAX,
+        scale={
+            "specReplicasPath": ".spec.replicas",
+            "statusReplicasPath": ".status.replicas",
+            "labelSelectorPath": ".status.labelSelector",
+        },
     ),
     KindInfo(
         kind="Monitor",
@@ -162,13 +186,20 @@ def _resolve(node: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
 
 
 def _anyof(node: dict[str, Any], defs: dict[str, Any], where: str) -> dict[str, Any]:
-    """Collapse ``X | None`` to X and ``int | str`` to int-or-string; refuse other unions."""
+    """Collapse ``X | None`` to X and ``int | str`` to int-or-string; refuse other unions.
+
+    A :data:`~yardarm.api.common.Quantity` (number or string) becomes a node without a type whose
+    value validations apply by the kind of value found (see the type's comment).
+    """
     rest = {k: v for k, v in node.items() if k != "anyOf"}
     options = [_resolve(o, defs) for o in node["anyOf"] if o.get("type") != "null"]
     if rest.get("default", 0) is None:
         del rest["default"]
     if len(options) == 1:
-        return {**options[0], **rest}
+        merged = {**options[0], **rest}
+        return _anyof(merged, defs, where) if "anyOf" in options[0] else merged
+    if rest.get(_QUANTITY):
+        return {"x-kubernetes-preserve-unknown-fields": True, **rest}
     if sorted(o.get("type", "") for o in options) == ["integer", "string"]:
         return {"x-kubernetes-int-or-string": True, **rest}
     raise SchemaError(f"{where}: unions other than optional and int-or-string are not structural")
@@ -179,6 +210,8 @@ def structural(node: dict[str, Any], defs: dict[str, Any], where: str = "$") -> 
     node = _resolve(node, defs)
     if "anyOf" in node:
         node = _anyof(node, defs, where)
+    if not node or node == {"description": node.get("description")}:
+        node = {**node, "x-kubernetes-preserve-unknown-fields": True}  # any JSON value (typing.Any)
     out: dict[str, Any] = {}
     opaque = node.get("x-kubernetes-preserve-unknown-fields", False)
     for key, value in node.items():
@@ -186,11 +219,15 @@ def structural(node: dict[str, Any], defs: dict[str, Any], where: str = "$") -> 
             continue
         if key == "properties":
             out[key] = {name: structural(sub, defs, f"{where}.{name}") for name, sub in value.items()}
+        elif key == "items" and _PRESERVE in value:
+            out[key] = value
         elif key == "items":
             out[key] = structural(value, defs, f"{where}[]")
         elif key == "additionalProperties":
             if value is True or value == {}:
                 out["x-kubernetes-preserve-unknown-fields"] = True
+            elif isinstance(value, dict) and _PRESERVE in value:
+                out[key] = value  # a bounded JSON value, already structural
             elif value is not False:
                 out[key] = structural(value, defs, f"{where}{{}}")
         elif key == "exclusiveMinimum":
@@ -203,15 +240,86 @@ def structural(node: dict[str, Any], defs: dict[str, Any], where: str = "$") -> 
             out[key] = {}  # the API server fills nested defaults from the inner schemas
         else:
             out[key] = value
-    if "type" not in out and not out.get("x-kubernetes-int-or-string"):
+    if out.get("type") == "number":
+        out = _fractional_bounds(out)
+    if "description" in out:
+        out["description"] = described(out)
+    if "type" not in out and not out.get("x-kubernetes-int-or-string") and not out.get(_PRESERVE):
         raise SchemaError(f"{where}: no type")
     return out
+
+
+def facts(node: dict[str, Any]) -> list[str]:
+    """Default and bounds of a schema node, in words (for ``kubectl explain`` and docs/api.md)."""
+    found = []
+    if "enum" in node and len(node["enum"]) > 1:
+        found.append("one of " + ", ".join(str(v) for v in node["enum"]))
+    if "default" in node and node["default"] != {}:
+        found.append(f"default {json.dumps(node['default'])}")
+    if node.get("type") in ("integer", "number"):
+        low, high = node.get("minimum"), node.get("maximum")
+        low_word = ">" if node.get("exclusiveMinimum") else ">="
+        high_word = "<" if node.get("exclusiveMaximum") else "<="
+        if low is not None:
+            found.append(f"{low_word} {low}")
+        if high is not None:
+            found.append(f"{high_word} {high}")
+    if node.get("type") == "string" and "maxLength" in node:
+        found.append(f"at most {node['maxLength']} characters")
+    if node.get("type") == "array":
+        if "minItems" in node:
+            found.append(f"at least {node['minItems']} items")
+        if "maxItems" in node:
+            found.append(f"at most {node['maxItems']} items")
+    if node.get("type") == "object" and "maxProperties" in node:
+        found.append(f"at most {node['maxProperties']} entries")
+    return found
+
+
+def described(node: dict[str, Any]) -> str:
+    """A node's description with its default and bounds appended, e.g. ``(default 3; >= 1; <= 100)``."""
+    base = node.get("description", "").strip()
+    words = facts(node)
+    return f"{base} ({'; '.join(words)})" if words else base
+
+
+def _fractional_bounds(node: dict[str, Any]) -> dict[str, Any]:
+    """Repeat fractional bounds of a number as CEL rules.
+
+    The API server's OpenAPI validator compares an integer value with the bound cut to an
+    integer: ``testFraction: 0`` passes ``minimum: 0.05``. CEL compares numbers exactly.
+    """
+    rules = []
+    for key, op, word in (("minimum", ">=", "at least"), ("maximum", "<=", "at most")):
+        bound = node.get(key)
+        if bound is None or float(bound).is_integer():
+            continue
+        exclusive = node.get(f"exclusive{key.capitalize()}", False)
+        strict = op[0] if exclusive else op
+        words = ("above" if key == "minimum" else "below") if exclusive else word
+        rules.append({"rule": f"self {strict} {float(bound)}", "message": f"must be {words} {bound:g}"})
+    if not rules:
+        return node
+    return {**node, "x-kubernetes-validations": [*node.get("x-kubernetes-validations", []), *rules]}
 
 
 def model_schema(model: type[BaseModel]) -> dict[str, Any]:
     """The structural schema of one pydantic model (camelCase field names)."""
     raw = model.model_json_schema(by_alias=True, mode="validation")
     return structural(raw, raw.get("$defs", {}), model.__name__)
+
+
+def _metadata(info: KindInfo) -> dict[str, Any]:
+    """The root ``metadata`` schema: only ``name`` and ``generateName`` may be constrained."""
+    if not info.rules:
+        return {"type": "object"}
+    return {
+        "type": "object",
+        "properties": {
+            "name": {"type": "string", "maxLength": info.name_max_length},
+            "generateName": {"type": "string", "maxLength": info.name_max_length},
+        },
+    }
 
 
 def crd(info: KindInfo) -> dict[str, Any]:
@@ -227,11 +335,16 @@ def crd(info: KindInfo) -> dict[str, Any]:
         "properties": {
             "apiVersion": {"type": "string", "description": "API version of this object."},
             "kind": {"type": "string", "description": "Kind of this object."},
-            "metadata": {"type": "object"},
+            "metadata": _metadata(info),
             "spec": spec_schema,
             "status": status_schema,
         },
     }
+    if info.rules:
+        schema["x-kubernetes-validations"] = list(info.rules)
+    subresources: dict[str, Any] = {"status": {}}
+    if info.scale:
+        subresources["scale"] = dict(info.scale)
     return {
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
@@ -255,7 +368,7 @@ def crd(info: KindInfo) -> dict[str, Any]:
                     "name": VERSION,
                     "served": True,
                     "storage": True,
-                    "subresources": {"status": {}},
+                    "subresources": subresources,
                     "additionalPrinterColumns": [c.render() for c in info.columns],
                     "schema": {"openAPIV3Schema": schema},
                 }
@@ -290,23 +403,9 @@ def _reference_rows(node: dict[str, Any], prefix: str) -> list[str]:
         kind = sub.get("type", "int-or-string")
         if kind == "array":
             kind = f"[]{sub['items'].get('type', 'object')}"
-        facts = []
-        if name in required:
-            facts.append("required")
-        if "enum" in sub:
-            facts.append("one of " + ", ".join(f"`{v}`" for v in sub["enum"]))
-        if "default" in sub and sub["default"] != {}:
-            facts.append(f"default `{json.dumps(sub['default'])}`")
-        for key, word in (
-            ("minimum", "≥"),
-            ("maximum", "≤"),
-            ("minItems", "items ≥"),
-            ("maxItems", "items ≤"),
-        ):
-            if key in sub:
-                facts.append(f"{word} {sub[key]}")
+        marks = ["required"] if name in required else []
         description = sub.get("description", "").replace("|", "\\|")
-        rows.append(f"| `{path}` | {kind} | {description} | {'; '.join(facts)} |")
+        rows.append(f"| `{path}` | {kind} | {description} | {'; '.join(marks)} |")
         target = sub["items"] if kind.startswith("[]") and "properties" in sub.get("items", {}) else sub
         rows += _reference_rows(target, f"{path}[]" if target is not sub else path)
     return rows
@@ -327,14 +426,37 @@ def render_api_reference() -> str:
         "# API reference: `mlops.yardarm.dev/v1alpha1`",
         "",
         "Generated from `yardarm/api` by `make crds`; do not edit. `kubectl explain <kind>.spec` prints the same",
-        "descriptions from the installed CRDs.",
+        "descriptions from the installed CRDs, with each field's default and bounds in parentheses.",
+        "",
+        "## Admission",
+        "",
+        "Whatever the API server admits, the operator runs, or reports within one reconcile as `Stalled` with a",
+        "one-sentence reason and a Warning Event. Everything that can be checked without the cluster's state is in",
+        "the CRDs (OpenAPI bounds and CEL rules, listed under each kind), so `kubectl apply --dry-run=server`,",
+        "Argo CD and Flux refuse it before it lands, with a sentence that says what is wrong:",
+        "",
+        "- URIs: a known scheme; a `pvc://` URI names a claim (and a path, where a file or bundle is meant);",
+        "  no `..` segments anywhere; `builtin://` names a bundled data set.",
+        "- Names: a ModelDeployment name is a Service name (DNS-1035: no dots, starts with a letter) of at",
+        "  most 55 characters, so its children are exactly `<name>-serving`.",
+        "- Values: a latency threshold is above 0; quality gates lie within their metric's range; a search",
+        "  grid entry is a list; `features: []` is refused in every kind (leave it unset for all columns).",
+        "- Sizes: every string, list and map in a spec is bounded, so a spec always fits in the one",
+        "  environment variable that carries it into a Job (Linux refuses 128 KiB).",
+        "- Quantities: memory and storage are checked with CEL's quantity library (and requests against",
+        "  limits); CPU may be a number (`cpu: 0.5`) or a string (`500m`), as in Pods.",
+        "",
+        "What the schema cannot express (a CPU quantity CEL cannot see, estimator parameter names) the operator",
+        "checks with these same types before building a child: `Stalled`, reason `InvalidSpec`.",
+        "ModelDeployments have the `scale` subresource: `kubectl scale mdep NAME --replicas=N`.",
     ]
     for info in KINDS:
         schema = crd(info)["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
         out += ["", f"## {info.kind} (`{', '.join(info.short_names)}`)", "", info.description, ""]
-        out += ["| field | type | description | constraints |", "|---|---|---|---|"]
+        out += ["| field | type | description (default; bounds) | |", "|---|---|---|---|"]
         out += _reference_rows(schema["properties"]["spec"], "spec")
-        rules = _rules(schema["properties"]["spec"], "spec")
+        rules = _rules({"x-kubernetes-validations": schema.get("x-kubernetes-validations", [])}, "object")
+        rules += _rules(schema["properties"]["spec"], "spec")
         if rules:
             out += ["", "Rules the API server enforces (CEL):", "", *rules]
         out += ["", "| status field | type | description | |", "|---|---|---|---|"]

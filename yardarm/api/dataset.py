@@ -5,17 +5,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
-from yardarm.api.common import ApiModel, SecretKeyReference, cel, validations
+from yardarm.api.common import SEED_MAX, ApiModel, SecretKeyReference, cel, validations
 from yardarm.api.conditions import Condition
+from yardarm.api.uris import BUILTIN_DATASETS, SourceURI
 
-#: The scikit-learn data sets ``builtin://NAME`` loads (shipped with the package, no download).
-BUILTIN_DATASETS = ("iris", "wine", "breast_cancer", "diabetes", "digits")
+__all__ = ["BUILTIN_DATASETS", "DataSource", "Dataset", "DatasetSpec", "DatasetStatus", "FeatureSpec"]
 
-SOURCE_URI_PATTERN = (
-    r"^(builtin://[a-z_]+|file:///.+|pvc://[a-z0-9]([-a-z0-9]*[a-z0-9])?/.+|s3://[a-z0-9.\-]{3,63}/.+|https://.+|/.+)$"
-)
+#: Feature names together stay below this many characters, so a Dataset spec always fits in the
+#: one environment variable that carries it into a Job (Linux refuses one of 128 KiB or more).
+FEATURE_NAMES_MAX_CHARS = 65536
 
 FeatureType = Literal["numeric", "categorical"]
 DatasetPhase = Literal["Pending", "Profiling", "Ready", "Failed"]
@@ -46,18 +46,23 @@ class DataSource(ApiModel):
         )
     }
 
-    uri: str = Field(
+    uri: SourceURI = Field(
         description=(
             "Location of the data: builtin://iris (a scikit-learn data set: iris, wine, breast_cancer, "
-            "diabetes, digits), pvc://claim/path, s3://bucket/key, https://host/path or file:///path."
+            "diabetes, digits), pvc://claim/path, s3://bucket/key, https://host/path or file:///path; "
+            "no '..' segments."
         ),
-        max_length=2048,
-        pattern=SOURCE_URI_PATTERN,
     )
     format: Literal["csv", "parquet"] = Field(
         default="csv", description="File format of the data; ignored for builtin:// sources."
     )
     s3: S3Options | None = Field(default=None, description="Connection settings when the uri is s3://.")
+
+    @model_validator(mode="after")
+    def _s3_only(self) -> DataSource:
+        if self.s3 is not None and not self.uri.startswith("s3://"):
+            raise ValueError("source.s3 applies only to s3:// URIs")
+        return self
 
 
 class FeatureSpec(ApiModel):
@@ -73,7 +78,9 @@ class SplitSpec(ApiModel):
     """How rows are divided into a training and a test part."""
 
     test_fraction: float = Field(default=0.2, description="Share of rows held out for evaluation.", ge=0.05, le=0.5)
-    seed: int = Field(default=42, description="Random seed, so the same data always splits the same way.", ge=0)
+    seed: int = Field(
+        default=42, description="Random seed, so the same data always splits the same way.", ge=0, le=SEED_MAX
+    )
     stratify: bool = Field(
         default=True, description="Keep class proportions equal in both parts (classification only)."
     )
@@ -88,6 +95,14 @@ class DatasetSpec(ApiModel):
                 "!has(self.features) || self.features.all(f, f.name != self.target)",
                 "the target column must not also be listed in features",
             ),
+            cel(
+                "!has(self.features) || size(self.features) > 0",
+                "features must not be empty: leave features unset to use every column but the target",
+            ),
+            cel(
+                f"!has(self.features) || self.features.map(f, size(f.name)).sum() <= {FEATURE_NAMES_MAX_CHARS}",
+                f"feature names together are too long: at most {FEATURE_NAMES_MAX_CHARS} characters",
+            ),
         )
     }
 
@@ -99,7 +114,11 @@ class DatasetSpec(ApiModel):
     )
     features: list[FeatureSpec] | None = Field(
         default=None,
-        description="Input columns and their types; all columns but the target, typed from the data, when unset.",
+        description=(
+            "Input columns and their types; all columns but the target, typed from the data, when unset. "
+            "An empty list is refused."
+        ),
+        min_length=1,
         max_length=1000,
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]},
     )
@@ -111,6 +130,18 @@ class DatasetSpec(ApiModel):
         ),
     )
     split: SplitSpec = Field(default=SplitSpec(), description="How rows are split into train and test.")
+
+    @model_validator(mode="after")
+    def _features(self) -> DatasetSpec:
+        listed = [f.name for f in self.features or []]
+        if self.target in listed:
+            raise ValueError("the target column must not also be listed in features")
+        if len(set(listed)) != len(listed):
+            raise ValueError("features lists a column twice")
+        names = sum(len(name) for name in listed)
+        if names > FEATURE_NAMES_MAX_CHARS:
+            raise ValueError(f"feature names together are too long: at most {FEATURE_NAMES_MAX_CHARS} characters")
+        return self
 
 
 class FeatureSummary(ApiModel):

@@ -10,17 +10,43 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from yardarm.api.common import (
+    DIGEST_LENGTH,
     DIGEST_PATTERN,
+    DNS1035_PATTERN,
     ApiModel,
     LocalObjectReference,
     ResourceRequirements,
+    StringRule,
     cel,
     validations,
 )
 from yardarm.api.conditions import Condition
+from yardarm.api.uris import BundleURI
+
+#: The Deployment, Service, HPA and PDB of a ModelDeployment are named ``<name>-serving``.
+SERVING_SUFFIX = "serving"
+#: Longest ModelDeployment name whose ``<name>-serving`` still fits a Service name (63).
+NAME_MAX_LENGTH = 63 - len(SERVING_SUFFIX) - 1
+_SERVICE_NAME = StringRule(
+    DNS1035_PATTERN,
+    "a ModelDeployment name must also be a valid Service name: lowercase letters, digits and '-', "
+    "starting with a letter (no dots)",
+)
+#: Rules on the whole object (``metadata.name`` is only visible from the root). The length bound
+#: is the root schema's ``metadata.name`` maxLength (see :mod:`yardarm.api.crd`): the API server
+#: answers "Too long: ... 55" before any CEL rule runs.
+MODELDEPLOYMENT_NAME_RULES = (
+    cel(
+        _SERVICE_NAME.cel()["rule"].replace("self.", "self.metadata.name."),
+        _SERVICE_NAME.message,
+    ),
+)
+_TOO_LONG = (
+    f"a ModelDeployment name is at most {NAME_MAX_LENGTH} characters, so its Service <name>-{SERVING_SUFFIX} fits in 63"
+)
 
 DeploymentPhase = Literal["Pending", "Progressing", "Ready", "RolledBack", "Failed"]
 RevisionOutcome = Literal["Progressing", "Serving", "Superseded", "RolledBack", "Failed"]
@@ -43,17 +69,27 @@ class ModelSource(ApiModel):
     training_run_ref: LocalObjectReference | None = Field(
         default=None, description="A Succeeded TrainingRun in the same namespace whose bundle is served."
     )
-    uri: str | None = Field(
+    uri: BundleURI | None = Field(
         default=None,
-        description="A bundle directory in the store, e.g. pvc://models/bundles/sha256-<hex>.",
-        max_length=2048,
-        pattern=r"^(pvc://|s3://|file:///).+$",
+        description=(
+            "A bundle directory in the store, e.g. pvc://models/bundles/sha256-<hex> or s3://bucket/bundles/x; "
+            "no '..' segments."
+        ),
     )
     digest: str | None = Field(
         default=None,
         description="sha256 of the bundle's bundle.json, as sha256:<hex>.",
         pattern=DIGEST_PATTERN,
+        max_length=DIGEST_LENGTH,
     )
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> ModelSource:
+        if (self.training_run_ref is None) == (self.uri is None):
+            raise ValueError("set exactly one of model.trainingRunRef or model.uri")
+        if (self.uri is None) != (self.digest is None):
+            raise ValueError("model.uri needs model.digest, so the bytes are pinned; model.digest goes with model.uri")
+        return self
 
 
 class AutoscalingSpec(ApiModel):
@@ -74,6 +110,12 @@ class AutoscalingSpec(ApiModel):
         ge=10,
         le=100,
     )
+
+    @model_validator(mode="after")
+    def _ordered(self) -> AutoscalingSpec:
+        if self.max_replicas < self.min_replicas:
+            raise ValueError("autoscaling.maxReplicas must be at least minReplicas")
+        return self
 
 
 class ServingSpec(ApiModel):
@@ -125,7 +167,10 @@ class ModelDeploymentSpec(ApiModel):
         ge=0,
         le=100,
     )
-    autoscaling: AutoscalingSpec | None = Field(default=None, description="Scale on CPU instead of a fixed count.")
+    autoscaling: AutoscalingSpec | None = Field(
+        default=None,
+        description="Scale on CPU instead of a fixed count; needs a CPU request when resources are set.",
+    )
     resources: ResourceRequirements | None = Field(default=None, description="CPU and memory of each serving pod.")
     serving: ServingSpec = Field(default=ServingSpec(), description="Inference server settings.")
     progress_deadline_seconds: int = Field(
@@ -136,6 +181,16 @@ class ModelDeploymentSpec(ApiModel):
     )
     revision_history_limit: int = Field(default=10, description="Revisions kept in status.history.", ge=1, le=100)
     rollback: RollbackPolicy = Field(default=RollbackPolicy(), description="Automatic rollback policy.")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ModelDeploymentSpec:
+        # The CPU quantity has no type CEL can see (it may be a number or a string), so this one
+        # is the operator's: it reports the ModelDeployment Stalled (InvalidSpec) at once.
+        if self.replicas is not None and self.autoscaling is not None:
+            raise ValueError("set replicas or autoscaling, not both")
+        if self.autoscaling is not None and self.resources is not None and not self.resources.has_cpu():
+            raise ValueError("autoscaling scales on CPU use relative to the CPU request: set resources.requests.cpu")
+        return self
 
 
 class Revision(ApiModel):
@@ -173,6 +228,9 @@ class ModelDeploymentStatus(ApiModel):
     ready_replicas: int | None = Field(default=None, description="Serving pods that are ready.")
     url: str | None = Field(default=None, description="In-cluster URL of the inference endpoint.")
     deployment_name: str | None = Field(default=None, description="Name of the Deployment that runs the pods.")
+    label_selector: str | None = Field(
+        default=None, description="Label selector of the serving pods (for kubectl scale and autoscalers)."
+    )
     message: str | None = Field(default=None, description="What is happening, in one sentence.")
 
 
@@ -186,3 +244,13 @@ class ModelDeployment(ApiModel):
     metadata: dict[str, object] = Field(default_factory=dict, description="Standard object metadata.")
     spec: ModelDeploymentSpec = Field(description="Which model to serve.")
     status: ModelDeploymentStatus | None = Field(default=None, description="What runs.")
+
+    @model_validator(mode="after")
+    def _service_name(self) -> ModelDeployment:
+        name = self.metadata.get("name")
+        if isinstance(name, str):
+            if not _SERVICE_NAME.holds(name):
+                raise ValueError(_SERVICE_NAME.message)
+            if len(name) > NAME_MAX_LENGTH:
+                raise ValueError(_TOO_LONG)
+        return self

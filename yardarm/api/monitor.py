@@ -7,16 +7,36 @@ Too few samples in a window is ``Inconclusive``, never a rollback.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
-from yardarm.api.common import ApiModel, Duration, LocalObjectReference, cel, validations
+from yardarm.api.common import (
+    DNS1123_LABEL_PATTERN,
+    DURATION_PATTERN,
+    ApiModel,
+    Duration,
+    LocalObjectReference,
+    StringRule,
+    cel,
+    checked_str,
+    parse_duration,
+    validations,
+)
 from yardarm.api.conditions import Condition
+from yardarm.api.uris import HttpURL
 
 CheckType = Literal["latency", "errorRate", "featureDrift", "predictionDrift", "accuracy"]
 CheckResult = Literal["Pass", "Fail", "Inconclusive"]
 MonitorPhase = Literal["Pending", "Healthy", "Degraded", "Inconclusive"]
+
+
+CheckName = checked_str(
+    StringRule(DNS1123_LABEL_PATTERN, "must be lowercase letters, digits and '-', starting and ending alphanumeric"),
+    max_length=63,
+)
+#: The features a drift check tests: column names as in the Dataset.
+FeatureName = Annotated[str, Field(min_length=1, max_length=256)]
 
 
 class Check(ApiModel):
@@ -31,15 +51,18 @@ class Check(ApiModel):
             cel("!has(self.quantile) || self.type == 'latency'", "quantile applies only to latency checks"),
             cel("!has(self.method) || self.type.endsWith('Drift')", "method applies only to drift checks"),
             cel("!has(self.features) || self.type == 'featureDrift'", "features applies only to featureDrift"),
+            cel(
+                "self.type != 'latency' || self.threshold > 0.0",
+                "a latency threshold is a number of seconds above 0 (0 would fail every evaluation)",
+            ),
+            cel(
+                "!has(self.features) || size(self.features) > 0",
+                "features must not be empty: leave features unset to test every feature",
+            ),
         )
     }
 
-    name: str = Field(
-        description="Unique name of the check within the Monitor.",
-        min_length=1,
-        max_length=63,
-        pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$",
-    )
+    name: CheckName = Field(description="Unique name of the check within the Monitor.", min_length=1)
     type: CheckType = Field(
         description=(
             "latency (seconds at a quantile, a maximum), errorRate (share of 5xx, a maximum), featureDrift "
@@ -55,11 +78,31 @@ class Check(ApiModel):
         default=None,
         description="Drift statistic: psi (population stability index) or ks (binned KS); psi when unset.",
     )
-    features: list[str] | None = Field(
+    features: list[FeatureName] | None = Field(
         default=None,
-        description="Features to test for drift; all when unset. Fails when any one drifts.",
+        description="Features to test for drift; all when unset (an empty list is refused). Fails when any one drifts.",
+        min_length=1,
         max_length=1000,
     )
+
+    @model_validator(mode="after")
+    def _meaningful(self) -> Check:
+        if self.type in ("errorRate", "accuracy") and not 0.0 <= self.threshold <= 1.0:
+            raise ValueError("errorRate and accuracy thresholds are fractions between 0 and 1")
+        if self.type == "latency" and self.threshold <= 0:
+            raise ValueError("a latency threshold is a number of seconds above 0 (0 would fail every evaluation)")
+        if self.quantile is not None and self.type != "latency":
+            raise ValueError("quantile applies only to latency checks")
+        if self.method is not None and not self.type.endswith("Drift"):
+            raise ValueError("method applies only to drift checks")
+        if self.features is not None and self.type != "featureDrift":
+            raise ValueError("features applies only to featureDrift")
+        return self
+
+
+#: Cross-field duration rules run only on well-formed durations, so ``duration()`` never fails
+#: to evaluate: a malformed one gets the field's own message instead of a conversion error.
+_DURATION = "'" + DURATION_PATTERN.replace("\\", "\\\\") + "'"
 
 
 class MonitorSpec(ApiModel):
@@ -68,12 +111,24 @@ class MonitorSpec(ApiModel):
     model_config = ApiModel.model_config | {
         "json_schema_extra": validations(
             cel(
+                f"!self.window.matches({_DURATION}) || !self.interval.matches({_DURATION}) || "
                 "duration(self.window) >= duration(self.interval)",
-                "window must be at least as long as interval",
+                "window must be at least as long as interval (interval defaults to 30s, window to 5m)",
             ),
-            cel("duration(self.interval) >= duration('5s')", "interval must be at least 5s"),
+            cel(
+                f"!self.interval.matches({_DURATION}) || duration(self.interval) >= duration('5s')",
+                "interval must be at least 5s",
+            ),
         )
     }
+
+    @model_validator(mode="after")
+    def _durations(self) -> MonitorSpec:
+        if parse_duration(self.window) < parse_duration(self.interval):
+            raise ValueError("window must be at least as long as interval (interval defaults to 30s, window to 5m)")
+        if parse_duration(self.interval) < 5:
+            raise ValueError("interval must be at least 5s")
+        return self
 
     target_ref: LocalObjectReference = Field(description="The ModelDeployment to watch.")
     interval: Duration = Field(default="30s", description="How often the checks are evaluated, e.g. 30s.")
@@ -110,11 +165,9 @@ class MonitorSpec(ApiModel):
     action: Literal["rollback", "alert"] = Field(
         default="rollback", description="On Degraded: roll the ModelDeployment back, or only report it."
     )
-    prometheus_url: str | None = Field(
+    prometheus_url: HttpURL | None = Field(
         default=None,
         description="Read metrics from this Prometheus instead of scraping the serving pods.",
-        max_length=2048,
-        pattern=r"^https?://.+$",
     )
 
 

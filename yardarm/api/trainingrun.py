@@ -6,20 +6,26 @@ to train again, create a new TrainingRun.
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator, model_validator
 
 from yardarm.api.common import (
     DIGEST_PATTERN,
+    INT32_MAX,
+    JSON_SCALAR_SCHEMA,
+    JSON_VALUE_SCHEMA,
     ApiModel,
     LocalObjectReference,
     ResourceRequirements,
     cel,
+    check_json_value,
     validations,
 )
 from yardarm.api.conditions import Condition
+from yardarm.api.uris import StorePrefixURI
 
 Task = Literal["classification", "regression"]
 
@@ -52,13 +58,50 @@ CLASSIFICATION_METRICS = ("accuracy", "f1Macro", "rocAuc", "logLoss")
 REGRESSION_METRICS = ("rmse", "mae", "r2")
 #: Metrics where lower is better; a gate on them is a maximum, on the others a minimum.
 LOWER_IS_BETTER = ("logLoss", "rmse", "mae")
+#: The values each metric can take: a gate outside them can never pass (or never fail).
+METRIC_RANGES: dict[str, tuple[float | None, float | None]] = {
+    "accuracy": (0.0, 1.0),
+    "f1Macro": (0.0, 1.0),
+    "rocAuc": (0.0, 1.0),
+    "logLoss": (0.0, None),
+    "rmse": (0.0, None),
+    "mae": (0.0, None),
+    "r2": (None, 1.0),
+}
+
+#: Estimator parameters and grid entries a spec may name.
+PARAMS_MAX = 32
+GRID_PARAMS_MAX = 8
+GRID_VALUES_MAX = 16
+PARAM_NAME_MAX = 64
+#: A TrainingRun spec travels into its Job in one environment variable (Linux refuses one of
+#: 128 KiB or more); the schema's bounds keep it below this, and this check catches the rest.
+SPEC_MAX_BYTES = 96 * 1024
 MetricName = Literal[CLASSIFICATION_METRICS + REGRESSION_METRICS]  # type: ignore[valid-type]
 
 TrainingPhase = Literal["Pending", "Waiting", "Running", "Succeeded", "Failed"]
 
-#: Opaque JSON values (estimator parameters) are kept as they are; the runtime validates them
-#: against the estimator's own parameters before training.
-_ANY_OBJECT = {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
+#: Estimator parameters are JSON values the runtime checks against the estimator's own parameters
+#: before training; the schema bounds their size (see :data:`~yardarm.api.common.JSON_VALUE_SCHEMA`).
+_PARAMS = {"type": "object", "maxProperties": PARAMS_MAX, "additionalProperties": JSON_VALUE_SCHEMA}
+_GRID = {
+    "type": "object",
+    "minProperties": 1,
+    "maxProperties": GRID_PARAMS_MAX,
+    "additionalProperties": {
+        "type": "array",
+        "minItems": 1,
+        "maxItems": GRID_VALUES_MAX,
+        "items": JSON_SCALAR_SCHEMA,
+    },
+}
+
+
+def _check_params(values: dict[str, Any], where: str) -> None:
+    for name, value in values.items():
+        if not name.isidentifier() or len(name) > PARAM_NAME_MAX:
+            raise ValueError(f"{where}: {name[:80]!r} is not a parameter name (a Python identifier, at most 64 chars)")
+        check_json_value(value, where=f"{where}.{name}")
 
 
 def _cel_list(values: tuple[str, ...]) -> str:
@@ -71,9 +114,20 @@ class EstimatorSpec(ApiModel):
     kind: EstimatorKind = Field(description="scikit-learn estimator class, from Yardarm's allow-list.")
     params: dict[str, Any] | None = Field(
         default=None,
-        description="Constructor parameters, e.g. {n_estimators: 100, max_depth: 5}; checked against the class.",
-        json_schema_extra=_ANY_OBJECT,
+        description=(
+            "Constructor parameters, e.g. {n_estimators: 100, max_depth: 5}; checked against the class. "
+            "Values are numbers, strings (at most 256 characters), booleans, or lists and maps of at "
+            "most 16 such scalars."
+        ),
+        max_length=PARAMS_MAX,
+        json_schema_extra=_PARAMS,
     )
+
+    @field_validator("params")
+    @classmethod
+    def _bounded(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        _check_params(value or {}, "estimator.params")
+        return value
 
 
 class PreprocessingSpec(ApiModel):
@@ -95,8 +149,13 @@ class SearchSpec(ApiModel):
     """A small grid search with cross-validation over estimator parameters."""
 
     grid: dict[str, list[Any]] = Field(
-        description="Parameter name to candidate values, e.g. {max_depth: [3, 5, 8]}.",
-        json_schema_extra=_ANY_OBJECT,
+        description=(
+            "Parameter name to a list of candidate values, e.g. {max_depth: [3, 5, 8]}: a list even for "
+            "one value, of at most 16 numbers, strings or booleans."
+        ),
+        min_length=1,
+        max_length=GRID_PARAMS_MAX,
+        json_schema_extra=_GRID,
     )
     cv_folds: int = Field(default=3, description="Cross-validation folds.", ge=2, le=10)
     max_candidates: int = Field(
@@ -105,6 +164,34 @@ class SearchSpec(ApiModel):
         ge=1,
         le=256,
     )
+
+    @field_validator("grid")
+    @classmethod
+    def _candidates(cls, value: dict[str, list[Any]]) -> dict[str, list[Any]]:
+        for name, candidates in value.items():
+            if not 1 <= len(candidates) <= GRID_VALUES_MAX:
+                raise ValueError(f"search.grid.{name}: a list of 1 to {GRID_VALUES_MAX} candidate values")
+        _check_params(dict(value), "search.grid")
+        return value
+
+
+def _range_rules() -> list[dict[str, str]]:
+    """One CEL rule per bounded metric: its gate lies within the values the metric takes."""
+    rules = []
+    for metric, (low, high) in METRIC_RANGES.items():
+        tests = [f"self.{side} >= {low}" for side in ("min", "max") if low is not None]
+        tests += [f"self.{side} <= {high}" for side in ("min", "max") if high is not None]
+        guarded = " && ".join(f"(!has(self.{t.split()[0][5:]}) || {t})" for t in tests)
+        rules.append(cel(f"self.metric != '{metric}' || ({guarded})", f"{metric} {_range_words(low, high)}"))
+    return rules
+
+
+def _range_words(low: float | None, high: float | None) -> str:
+    if low is not None and high is not None:
+        return f"is between {low:g} and {high:g}: a gate outside that range can never be met as meant"
+    if low is not None:
+        return f"is at least {low:g}: a gate below that can never be met"
+    return f"is at most {high:g}: a gate above that can never be met"
 
 
 class QualityGate(ApiModel):
@@ -121,6 +208,7 @@ class QualityGate(ApiModel):
                 f"!has(self.max) || self.metric in {_cel_list(LOWER_IS_BETTER)}",
                 "accuracy, f1Macro, rocAuc and r2 are higher-is-better: gate them with min",
             ),
+            *_range_rules(),
         )
     }
 
@@ -128,15 +216,26 @@ class QualityGate(ApiModel):
     min: float | None = Field(default=None, description="Lowest acceptable value (higher-is-better metrics).")
     max: float | None = Field(default=None, description="Highest acceptable value (lower-is-better metrics).")
 
+    @model_validator(mode="after")
+    def _consistent(self) -> QualityGate:
+        if (self.min is None) == (self.max is None):
+            raise ValueError("a quality gate sets exactly one of min or max")
+        if (self.max is not None) != (self.metric in LOWER_IS_BETTER):
+            raise ValueError(f"{self.metric}: gate higher-is-better metrics with min, lower-is-better ones with max")
+        low, high = METRIC_RANGES[self.metric]
+        bound = self.min if self.min is not None else self.max
+        assert bound is not None
+        if (low is not None and bound < low) or (high is not None and bound > high):
+            raise ValueError(f"{self.metric} {_range_words(low, high)}")
+        return self
+
 
 class OutputSpec(ApiModel):
     """Where the model bundle is written."""
 
-    uri: str | None = Field(
+    uri: StorePrefixURI | None = Field(
         default=None,
         description="Store prefix such as pvc://claim/models or s3://bucket/models; the operator's default when unset.",
-        max_length=2048,
-        pattern=r"^(pvc://|s3://|file:///).+$",
     )
 
 
@@ -149,7 +248,7 @@ class JobSpec(ApiModel):
         default=3600, description="The run fails when training takes longer than this.", ge=30, le=604800
     )
     ttl_seconds_after_finished: int = Field(
-        default=86400, description="Finished Jobs (not the TrainingRun) are deleted after this.", ge=0
+        default=86400, description="Finished Jobs (not the TrainingRun) are deleted after this.", ge=0, le=INT32_MAX
     )
 
 
@@ -193,6 +292,22 @@ class TrainingRunSpec(ApiModel):
     )
     output: OutputSpec = Field(default=OutputSpec(), description="Where the model bundle is written.")
     job: JobSpec = Field(default=JobSpec(), description="Settings of the training Job.")
+
+    @model_validator(mode="after")
+    def _runnable(self) -> TrainingRunSpec:
+        task_kinds = CLASSIFIERS if self.task == "classification" else REGRESSORS
+        if self.estimator.kind not in task_kinds:
+            raise ValueError(f"a {self.task} task needs a {'classifier' if task_kinds is CLASSIFIERS else 'regressor'}")
+        metrics = CLASSIFICATION_METRICS if self.task == "classification" else REGRESSION_METRICS
+        if any(g.metric not in metrics for g in self.quality_gates or []):
+            raise ValueError("a quality gate names a metric of another task")
+        size = len(json.dumps(self.to_wire(), separators=(",", ":")))
+        if size > SPEC_MAX_BYTES:
+            raise ValueError(
+                f"the spec is too large: {size // 1024} KiB, at most {SPEC_MAX_BYTES // 1024} KiB "
+                "(it travels into the training Job in one environment variable)"
+            )
+        return self
 
 
 class TensorSpec(ApiModel):
