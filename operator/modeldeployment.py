@@ -28,6 +28,7 @@ from yardarm.api.modeldeployment import Revision
 from yardarm.operator import kube, names, serving_children
 from yardarm.operator.context import Context
 from yardarm.operator.metrics import ROLLBACKS
+from yardarm.operator.podfailure import describe, pod_failure
 from yardarm.operator.rollback import (
     Decision,
     MonitorVerdict,
@@ -42,6 +43,8 @@ from yardarm.operator.statuses import changes, condition, generation_of, summary
 
 Body = dict[str, Any]
 KIND = "ModelDeployment"
+#: Seconds between looks at a rollout in progress (pods failing to start are not watched).
+PROGRESS_REQUEUE = 3.0
 
 
 @dataclass(frozen=True)
@@ -227,7 +230,7 @@ def md_status(
         message = f"Revision {target.revision} ({short(target.model_digest)}) is serving: {rollout.message}"
         return finish("Ready", State.READY, "Serving", message)
     if rollout.state is RolloutState.FAILED and target.outcome == "Serving":
-        return finish("Failed", State.STALLED, "ProgressDeadlineExceeded", rollout.message)
+        return finish("Failed", State.STALLED, rollout.reason, rollout.message)
     message = f"Rolling out revision {target.revision} ({short(target.model_digest)}): {rollout.message}"
     return finish("Progressing", State.RECONCILING, "Progressing", message)
 
@@ -259,6 +262,8 @@ async def reconcile(ctx: Context, namespace: str, name: str) -> float | None:
         else []
     )
     rollout = observe_rollout(deploy, replica_sets)
+    if rollout.state is RolloutState.PROGRESSING and rollout.revision is not None:
+        rollout = await _pods_verdict(namespace, name, rollout)
     old = md.get("status") or {}
     history = [Revision.model_validate(r) for r in old.get("history") or []]
     policy_spec = spec.get("rollback") or {}
@@ -282,7 +287,9 @@ async def reconcile(ctx: Context, namespace: str, name: str) -> float | None:
     unservable = None
     if decision.target is not None:
         try:
-            desired_deploy = serving_children.deployment(md, decision.target, ctx.config)
+            desired_deploy = serving_children.deployment(
+                md, decision.target, ctx.config, store_options(model, training_run)
+            )
         except serving_children.UnservableModel as exc:
             unservable = str(exc)
     status = md_status(md, decision, resolution, rollout, url=serving_children.url(md), now=now, unservable=unservable)
@@ -309,8 +316,30 @@ async def reconcile(ctx: Context, namespace: str, name: str) -> float | None:
         ROLLBACKS.labels(trigger=decision.rollback.trigger).inc()
     await _announce_degraded(ctx, md, decision, verdicts, rollback_on_degraded=policy.on_degraded)
     await _transition_events(md, old, status)
-    # Rollout progress arrives as Deployment events and verdicts as Monitor events: no polling.
+    # Rollout progress arrives as Deployment events and verdicts as Monitor events. Pods that
+    # cannot start change no Deployment field, so a rollout in progress is looked at again soon.
+    if decision.target is not None and decision.target.outcome == "Progressing":
+        return min(PROGRESS_REQUEUE, ctx.config.resync_seconds)
     return ctx.config.resync_seconds
+
+
+async def _pods_verdict(namespace: str, name: str, rollout: Rollout) -> Rollout:
+    """The rollout as the new revision's pods see it: failed at once when one cannot start."""
+    selector = {**names.serving_selector(name), names.LABEL_REVISION: str(rollout.revision)}
+    pods = await kube.call(kube.list_objects, "Pod", namespace, labels=selector)
+    failure = pod_failure(pods)
+    if failure is None:
+        return rollout
+    return Rollout(rollout.revision, RolloutState.FAILED, describe(failure), reason=failure.reason)
+
+
+def store_options(model: Mapping[str, Any], training_run: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
+    """S3 options of the bundle: ``spec.model.s3``, else the TrainingRun's ``spec.output.s3``."""
+    if model.get("s3"):
+        return model["s3"]  # type: ignore[no-any-return]
+    if training_run is not None and model.get("trainingRunRef"):
+        return ((training_run.get("spec") or {}).get("output") or {}).get("s3")
+    return None
 
 
 async def _announce_degraded(

@@ -21,6 +21,7 @@ from yardarm.api.common import (
     validations,
 )
 from yardarm.api.conditions import Condition
+from yardarm.api.dataset import S3Options
 
 DeploymentPhase = Literal["Pending", "Progressing", "Ready", "RolledBack", "Failed"]
 RevisionOutcome = Literal["Progressing", "Serving", "Superseded", "RolledBack", "Failed"]
@@ -53,6 +54,13 @@ class ModelSource(ApiModel):
         default=None,
         description="sha256 of the bundle's bundle.json, as sha256:<hex>.",
         pattern=DIGEST_PATTERN,
+    )
+    s3: S3Options | None = Field(
+        default=None,
+        description=(
+            "Connection settings of an s3:// bundle (model.uri or the TrainingRun's), "
+            "else the TrainingRun's spec.output.s3, else the operator's."
+        ),
     )
 
 

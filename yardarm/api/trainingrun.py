@@ -20,6 +20,7 @@ from yardarm.api.common import (
     validations,
 )
 from yardarm.api.conditions import Condition
+from yardarm.api.dataset import S3Options
 
 Task = Literal["classification", "regression"]
 
@@ -137,6 +138,9 @@ class OutputSpec(ApiModel):
         description="Store prefix such as pvc://claim/models or s3://bucket/models; the operator's default when unset.",
         max_length=2048,
         pattern=r"^(pvc://|s3://|file:///).+$",
+    )
+    s3: S3Options | None = Field(
+        default=None, description="Connection settings of an s3:// store; the operator's when unset."
     )
 
 
