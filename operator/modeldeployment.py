@@ -25,10 +25,11 @@ from typing import Any
 
 from yardarm.api.conditions import State
 from yardarm.api.modeldeployment import Revision
-from yardarm.operator import kube, names, serving_children
+from yardarm.operator import kube, names, serving_children, storagecheck
 from yardarm.operator.context import Context
 from yardarm.operator.metrics import ROLLBACKS
 from yardarm.operator.podfailure import describe, pod_failure
+from yardarm.operator.podspec import claim_of
 from yardarm.operator.rollback import (
     Decision,
     MonitorVerdict,
@@ -174,8 +175,13 @@ def md_status(
     url: str,
     now: datetime,
     unservable: str | None = None,
+    storage_warning: str | None = None,
 ) -> Body:
-    """The ModelDeployment's new status from the decision and the observed rollout."""
+    """The ModelDeployment's new status from the decision and the observed rollout.
+
+    ``storage_warning`` (from :mod:`yardarm.operator.storagecheck`) sets the ``SingleNodeStorage``
+    condition: the bundle's claim attaches to one node while several can run the pods.
+    """
     old = md.get("status") or {}
     gen = generation_of(md)
     target = decision.target
@@ -196,6 +202,10 @@ def md_status(
         extra = [("RolledBack", "True", why, f"Revision {bad.revision} ({short(bad.model_digest)}): {bad.reason}")]
     else:
         extra = [("RolledBack", "False", "NotRolledBack", "")]
+    if storage_warning:
+        extra.append((storagecheck.CONDITION, "True", storagecheck.REASON, storage_warning))
+    elif condition(old, storagecheck.CONDITION) is not None:
+        extra.append((storagecheck.CONDITION, "False", "StorageReachable", ""))
 
     def finish(phase: str, state: State, reason: str, message: str) -> Body:
         status["phase"] = phase
@@ -292,7 +302,18 @@ async def reconcile(ctx: Context, namespace: str, name: str) -> float | None:
             )
         except serving_children.UnservableModel as exc:
             unservable = str(exc)
-    status = md_status(md, decision, resolution, rollout, url=serving_children.url(md), now=now, unservable=unservable)
+    claim = claim_of(decision.target.model_uri) if decision.target is not None else None
+    storage_warning = await storagecheck.check(namespace, claim) if claim else None
+    status = md_status(
+        md,
+        decision,
+        resolution,
+        rollout,
+        url=serving_children.url(md),
+        now=now,
+        unservable=unservable,
+        storage_warning=storage_warning,
+    )
     deploy_status = (deploy or {}).get("status") or {}
     status["replicas"] = int(deploy_status.get("replicas") or 0)
     status["readyReplicas"] = int(deploy_status.get("readyReplicas") or 0)
@@ -368,7 +389,13 @@ async def _announce_degraded(
 
 
 async def _transition_events(md: Body, old: Mapping[str, Any], new: Mapping[str, Any]) -> None:
-    """Warnings for Stalled reasons not already announced by a decision event."""
+    """Warnings for Stalled reasons not already announced by a decision event, and for single-node storage."""
+    storage_before, storage = condition(old, storagecheck.CONDITION), condition(new, storagecheck.CONDITION)
+    newly = storage_before is None or storage_before.get("status") != "True"
+    if storage is not None and storage.get("status") == "True" and newly:
+        await kube.call(
+            kube.emit_event, md, type_="Warning", reason=storagecheck.REASON, message=str(storage.get("message"))
+        )
     before, after = condition(old, "Stalled"), condition(new, "Stalled")
     if after is None or after.get("status") != "True":
         return

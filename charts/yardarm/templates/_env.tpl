@@ -57,7 +57,18 @@ namespace's default account.
   value: {{ .Values.artifacts.s3.region | quote }}
 - name: YARDARM_S3_INSECURE
   value: {{ .Values.artifacts.s3.insecure | quote }}
+- name: YARDARM_S3_ADDRESSING
+  value: {{ .Values.artifacts.s3.addressing | quote }}
+{{- if eq .Values.artifacts.s3.credentials "defaultChain" }}
+- name: YARDARM_S3_CREDENTIALS
+  value: "chain"
+{{- else }}
 - name: YARDARM_S3_SECRET
   value: {{ include "yardarm.s3Secret" . | quote }}
+{{- end }}
+{{- with include "yardarm.s3CAConfigMap" . }}
+- name: YARDARM_S3_CA_CONFIGMAP
+  value: {{ . | quote }}
+{{- end }}
 {{- end }}
 {{- end }}

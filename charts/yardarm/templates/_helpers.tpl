@@ -74,6 +74,13 @@ app.kubernetes.io/component: operator
 {{- end }}
 {{- end }}
 
+{{/* The ConfigMap holding the S3 endpoint's CA bundle (key ca.crt), or nothing. */}}
+{{- define "yardarm.s3CAConfigMap" -}}
+{{- if .Values.artifacts.s3.caBundleConfigMap }}{{ .Values.artifacts.s3.caBundleConfigMap }}
+{{- else if .Values.artifacts.s3.caBundle }}{{ printf "%s-s3-ca" (include "yardarm.fullname" .) }}
+{{- end }}
+{{- end }}
+
 {{- define "yardarm.s3Secret" -}}
 {{- default (printf "%s-s3" (include "yardarm.fullname" .)) .Values.artifacts.s3.existingSecret }}
 {{- end }}
