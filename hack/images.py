@@ -484,7 +484,8 @@ def _tags(tar: Path) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("command", choices=("build", "import"))
-    parser.add_argument("what", nargs="?", default="all", choices=("pause", "base", "serving", "operator", "objectstore", "all"))
+    targets = ("pause", "base", "serving", "operator", "objectstore", "all")
+    parser.add_argument("what", nargs="?", default="all", choices=targets)
     parser.add_argument("--wheel", help="wheel to install instead of building one from pyproject.toml")
     parser.add_argument("--no-import", action="store_true", help="do not import into containerd")
     parser.add_argument("--force", action="store_true", help="rebuild even if a tar is cached")
