@@ -272,10 +272,10 @@ async def reconcile(ctx: Context, namespace: str, name: str) -> float | None:
         else []
     )
     rollout = observe_rollout(deploy, replica_sets)
-    if rollout.state is RolloutState.PROGRESSING and rollout.revision is not None:
-        rollout = await _pods_verdict(namespace, name, rollout)
     old = md.get("status") or {}
     history = [Revision.model_validate(r) for r in old.get("history") or []]
+    if rollout_to_check(rollout, history):
+        rollout = await _pods_verdict(namespace, name, rollout)
     policy_spec = spec.get("rollback") or {}
     now = ctx.clock()
     verdicts = ctx.verdicts_for(namespace, name)
@@ -342,6 +342,16 @@ async def reconcile(ctx: Context, namespace: str, name: str) -> float | None:
     if decision.target is not None and decision.target.outcome == "Progressing":
         return min(PROGRESS_REQUEUE, ctx.config.resync_seconds)
     return ctx.config.resync_seconds
+
+
+def rollout_to_check(rollout: Rollout, history: Sequence[Revision]) -> bool:
+    """Whether the pods decide this rollout: a revision still rolling out, never one that served.
+
+    A serving revision's pod that crashes once is the Deployment's to restart, not a failed rollout.
+    """
+    if rollout.state is not RolloutState.PROGRESSING or rollout.revision is None:
+        return False
+    return any(r.revision == rollout.revision and r.outcome == "Progressing" for r in history)
 
 
 async def _pods_verdict(namespace: str, name: str, rollout: Rollout) -> Rollout:

@@ -9,6 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from yardarm.api.modeldeployment import Revision
+from yardarm.operator.modeldeployment import rollout_to_check
 from yardarm.operator.podfailure import describe, pod_failure
 from yardarm.operator.rollback import Policy, Resolved, Rollout, RolloutState, decide
 
@@ -110,3 +111,13 @@ def test_decide_fails_the_new_revision_with_the_pod_reason_and_goes_back_to_the_
     warnings = [e for e in decision.events if e.type == "Warning"]
     assert {e.reason for e in warnings} == {"RolloutFailed", "RolledBack"}
     assert all(FETCH_MESSAGE in e.message for e in warnings)
+
+
+def test_only_a_revision_still_rolling_out_is_judged_by_its_pods() -> None:
+    progressing = Rollout(2, RolloutState.PROGRESSING, "0/1 pods available.")
+    rolling = Revision(revision=2, model_digest=B, model_uri="s3://m/b", deployed_at=NOW, outcome="Progressing")
+    served = rolling.model_copy(update={"outcome": "Serving", "served_at": NOW})
+    assert rollout_to_check(progressing, [rolling])
+    assert not rollout_to_check(progressing, [served])  # a crash after serving is the Deployment's to restart
+    assert not rollout_to_check(Rollout(2, RolloutState.AVAILABLE), [rolling])
+    assert not rollout_to_check(progressing, [])  # not recorded yet: its pods do not exist yet either
