@@ -207,3 +207,25 @@ def test_fetch_memory_does_not_grow_with_a_50_mb_bundle(stored, iris_bundle: Tra
         assert (dest / MODEL_FILE).stat().st_size == size_mb << 20
     growth_mib = (peaks[50] - peaks[1]) / 1024
     assert growth_mib < 8, f"peak RSS grew by {growth_mib:.1f} MiB for 49 MB more model: not streaming ({peaks})"
+
+
+def test_the_default_credential_chain_and_path_addressing_reach_the_store(
+    stored, s3_server: S3Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    uri, digest, _ = stored
+    # The chain's first link reads the process environment, as in a pod; IRSA's web identity is next.
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", s3_server.access_key)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", s3_server.secret_key)
+    env = {
+        "YARDARM_S3_ENDPOINT": s3_server.endpoint,
+        "YARDARM_S3_INSECURE": "true",
+        "AWS_REGION": "us-east-1",
+        "YARDARM_S3_CREDENTIALS": "chain",
+        "YARDARM_S3_ADDRESSING": "path",
+    }
+    code, message, dest = run_fetch(tmp_path, uri, digest, env)
+    assert (code, message) == (0, "")
+    read_bundle(dest, digest)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "wrong")
+    code, message, _ = run_fetch(tmp_path / "wrong", uri, digest, env)
+    assert code != 0 and "refused the credentials" in message
