@@ -303,7 +303,8 @@ async def reconcile(ctx: Context, namespace: str, name: str) -> float | None:
         except serving_children.UnservableModel as exc:
             unservable = str(exc)
     claim = claim_of(decision.target.model_uri) if decision.target is not None else None
-    storage_warning = await storagecheck.check(namespace, claim) if claim else None
+    # Nodes are cluster-scoped: only the cluster-wide install may list them (operator/rbac.py).
+    storage_warning = await storagecheck.check(namespace, claim) if claim and ctx.config.all_namespaces else None
     status = md_status(
         md,
         decision,
