@@ -8,8 +8,11 @@ Dataset Ready → TrainingRun Succeeded → ModelDeployment Ready → prediction
 → a second model rolled out → shifted traffic → Monitor Degraded → automatic rollback → summary.
 
 Everything runs in one namespace (``yardarm-demo``, PodSecurity ``restricted``): the operator,
-the artifact volume (a hostPath PersistentVolume pre-bound to the chart's claim, since the local
-cluster has no dynamic provisioner) and the models. Each run starts from a fresh namespace.
+the artifact store and the models. The store is the chart's embedded S3 server
+(``objectStore.embedded``, versitygw) by default, so the demo takes the production path: Jobs
+upload bundles, serving pods fetch and verify them. ``--storage pvc`` (or
+``YARDARM_DEMO_STORAGE=pvc``) uses a hostPath PersistentVolume pre-bound to the chart's claim
+instead (the local cluster has no dynamic provisioner). Each run starts from a fresh namespace.
 ``--keep`` leaves the cluster and the release running; a second run reuses every cache.
 
 The functions here are also the e2e tests' building blocks (``tests/e2e`` imports this file).
@@ -41,7 +44,13 @@ RELEASE = "yardarm"
 ARTIFACTS_ROOT = STATE_ROOT / "artifacts"
 ARTIFACTS_CLAIM = "yardarm-artifacts"
 NONROOT = 65532
-IMAGES = {"operator": "docker.io/yardarm/operator:dev", "serving": "docker.io/yardarm/serving:dev"}
+IMAGES = {
+    "operator": "docker.io/yardarm/operator:dev",
+    "serving": "docker.io/yardarm/serving:dev",
+    "objectstore": "docker.io/yardarm/objectstore:dev",
+}
+#: Where artifacts live: the chart's embedded S3 server (the production path), or a hostPath PVC.
+STORAGE = os.environ.get("YARDARM_DEMO_STORAGE", "s3")
 
 _T0 = time.monotonic()
 TIMINGS: dict[str, float] = {}
@@ -265,14 +274,23 @@ def artifacts_volume(cluster: Cluster) -> Path:
     return path
 
 
-def helm_values(cluster: Cluster, extra: dict[str, str] | None = None) -> list[str]:
-    """``--set`` flags of the chart (charts/yardarm/values.yaml) for a one-namespace install."""
-    values = {
-        "watchNamespaces": f"{{{cluster.namespace}}}",
+def storage_values(storage: str) -> dict[str, str]:
+    """Chart values of the artifact store: the embedded S3 server, or the pre-bound claim."""
+    if storage == "s3":
+        return {"objectStore.embedded.enabled": "true", "objectStore.embedded.image.pullPolicy": "Never"}
+    return {
         "artifacts.type": "pvc",
         "artifacts.pvc.create": "true",
         "artifacts.pvc.claimName": ARTIFACTS_CLAIM,
         "artifacts.pvc.size": "5Gi",
+    }
+
+
+def helm_values(cluster: Cluster, extra: dict[str, str] | None = None, storage: str = STORAGE) -> list[str]:
+    """``--set`` flags of the chart (charts/yardarm/values.yaml) for a one-namespace install."""
+    values = {
+        "watchNamespaces": f"{{{cluster.namespace}}}",
+        **storage_values(storage),
         # Images are imported into containerd: never pull.
         "image.pullPolicy": "Never",
         "servingImage.pullPolicy": "Never",
@@ -290,9 +308,9 @@ def helm_values(cluster: Cluster, extra: dict[str, str] | None = None) -> list[s
     return flags
 
 
-@step("Install the Helm chart (CRDs, operator, RBAC, artifact volume)")
-def install_chart(cluster: Cluster, extra_values: dict[str, str] | None = None) -> None:
-    """A fresh restricted namespace, the artifact PV, then ``helm upgrade --install --wait``."""
+@step("Install the Helm chart (CRDs, operator, RBAC, artifact store)")
+def install_chart(cluster: Cluster, extra_values: dict[str, str] | None = None, storage: str = STORAGE) -> None:
+    """A fresh restricted namespace, the artifact store (S3 server or PV), then ``helm upgrade --install --wait``."""
     ns = cluster.namespace
     reset_namespace(cluster)
     namespace = {
@@ -310,8 +328,11 @@ def install_chart(cluster: Cluster, extra_values: dict[str, str] | None = None) 
     # Helm installs crds/ only when they are missing and never upgrades them: apply them here, so
     # a cluster that ran an older chart gets the current schema (else new status fields are pruned).
     cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(REPO / "charts" / "yardarm" / "crds"))
-    path = artifacts_volume(cluster)
-    say(f"   artifacts: hostPath {path} → PersistentVolume {ns}-artifacts → claim {ARTIFACTS_CLAIM}")
+    if storage == "pvc":
+        path = artifacts_volume(cluster)
+        say(f"   artifacts: hostPath {path} → PersistentVolume {ns}-artifacts → claim {ARTIFACTS_CLAIM}")
+    else:
+        say(f"   artifacts: the embedded S3 server ({cluster.release}-objectstore, versitygw) in {ns}")
     sh(
         tool("helm"),
         "upgrade",
@@ -321,7 +342,7 @@ def install_chart(cluster: Cluster, extra_values: dict[str, str] | None = None) 
         f"--kubeconfig={cluster.kubeconfig}",
         "--namespace",
         ns,
-        *helm_values(cluster, extra_values),
+        *helm_values(cluster, extra_values, storage),
         "--skip-crds",
         "--wait",
         "--timeout",
@@ -543,6 +564,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true", help="leave the cluster and the release running")
     parser.add_argument("--skip-deps", action="store_true", help="do not run hack/install-deps.sh")
     parser.add_argument("--rebuild-images", action="store_true", help="rebuild the images even if up to date")
+    parser.add_argument(
+        "--storage", choices=("s3", "pvc"), default=STORAGE, help="artifact store: embedded S3 server or a PVC"
+    )
     args = parser.parse_args(argv)
     if os.geteuid() != 0:
         print("the demo runs a local Kubernetes node and needs root", file=sys.stderr)
@@ -553,7 +577,7 @@ def main(argv: list[str] | None = None) -> int:
             install_deps()
         cluster = cluster_up()
         build_images(force=args.rebuild_images)
-        install_chart(cluster)
+        install_chart(cluster, storage=args.storage)
         result = lifecycle(cluster)
         summary(cluster, result["deployment"], {"iris-logreg-1": result["first"], "iris-forest-2": result["second"]})
     except DemoError as error:

@@ -18,9 +18,14 @@ The steps follow ``images/operator.Dockerfile`` and ``images/serving.Dockerfile`
 
 ``pause`` builds the sandbox image the kubelet needs (a static Go ``pause``).
 
+``objectstore`` builds ``yardarm/objectstore:dev`` (``images/objectstore.Dockerfile``): the
+static ``versitygw`` S3 server that ``hack/s3/install.sh`` builds from the Go module proxy, behind
+a tiny static entrypoint that creates the configured buckets as directories first. The chart
+deploys it with ``objectStore.embedded.enabled`` (local clusters, the demo).
+
 Usage::
 
-    python hack/images.py build [pause|base|serving|operator|all] [--wheel PATH] [--no-import]
+    python hack/images.py build [pause|base|serving|operator|objectstore|all] [--wheel PATH] [--no-import]
     python hack/images.py import      # import every cached tar into containerd
 """
 
@@ -59,6 +64,47 @@ IMAGES = {
     "serving": {"tag": "yardarm/serving:dev", "extras": "serve"},
 }
 PAUSE_TAG = "yardarm/pause:3.10"
+OBJECTSTORE_TAG = "yardarm/objectstore:dev"
+
+#: Entrypoint of the object-store image: make each bucket a directory (versitygw's posix backend
+#: serves top-level directories as buckets), then become versitygw with the given arguments.
+OBJECTSTORE_GO = """// objectstore: create the buckets in YARDARM_BUCKETS under YARDARM_DATA_DIR, then exec versitygw.
+package main
+
+import (
+\t"fmt"
+\t"os"
+\t"path/filepath"
+\t"strings"
+\t"syscall"
+)
+
+func getenv(key, fallback string) string {
+\tif v := os.Getenv(key); v != "" {
+\t\treturn v
+\t}
+\treturn fallback
+}
+
+func main() {
+\troot := getenv("YARDARM_DATA_DIR", "/data")
+\tdirs := []string{getenv("YARDARM_META_DIR", "/meta")}
+\tfor _, b := range strings.Fields(strings.ReplaceAll(os.Getenv("YARDARM_BUCKETS"), ",", " ")) {
+\t\tdirs = append(dirs, filepath.Join(root, b))
+\t}
+\tfor _, d := range dirs {
+\t\tif err := os.MkdirAll(d, 0o750); err != nil {
+\t\t\tfmt.Fprintf(os.Stderr, "cannot create %s: %v\\n", d, err)
+\t\t\tos.Exit(1)
+\t\t}
+\t}
+\targv := append([]string{"/versitygw"}, os.Args[1:]...)
+\tif err := syscall.Exec("/versitygw", argv, os.Environ()); err != nil {
+\t\tfmt.Fprintf(os.Stderr, "exec versitygw: %v\\n", err)
+\t\tos.Exit(1)
+\t}
+}
+"""
 
 PAUSE_GO = """// pause: the sandbox process of a pod; sleeps until SIGINT/SIGTERM and reaps children.
 package main
@@ -189,6 +235,41 @@ def build_pause() -> Path:
     env = {**os.environ, "CGO_ENABLED": "0"}
     sh([go, "build", "-trimpath", "-ldflags", "-s -w", "-o", str(rootfs / "pause"), "."], cwd=src, env=env)
     write_docker_archive(rootfs, out, PAUSE_TAG, {"Entrypoint": ["/pause"], "User": "65535:65535"})
+    return out
+
+
+def build_objectstore() -> Path:
+    """The embedded S3 server: static versitygw plus the bucket-making entrypoint, nothing else."""
+    out = IMAGES_DIR / "objectstore.tar"
+    versitygw = CACHE / "bin" / "versitygw"
+    if not versitygw.is_file():
+        sh(["bash", str(REPO / "hack" / "s3" / "install.sh")])
+    key = hashlib.sha256(OBJECTSTORE_GO.encode() + versitygw.read_bytes()).hexdigest()
+    stamp = IMAGES_DIR / "objectstore.key"
+    if out.exists() and stamp.exists() and stamp.read_text() == key:
+        log(f"objectstore: cached {out}")
+        return out
+    src = BUILD_DIR / "objectstore"
+    src.mkdir(parents=True, exist_ok=True)
+    (src / "main.go").write_text(OBJECTSTORE_GO)
+    (src / "go.mod").write_text("module yardarm.local/objectstore\n\ngo 1.22\n")
+    rootfs = src / "rootfs"
+    shutil.rmtree(rootfs, ignore_errors=True)
+    for d in ("tmp", "data", "meta"):
+        (rootfs / d).mkdir(parents=True)
+        os.chown(rootfs / d, NONROOT_UID, NONROOT_UID)
+    go = shutil.which("go") or "/usr/local/go/bin/go"
+    env = {**os.environ, "CGO_ENABLED": "0"}
+    sh([go, "build", "-trimpath", "-ldflags", "-s -w", "-o", str(rootfs / "entrypoint"), "."], cwd=src, env=env)
+    shutil.copy2(versitygw, rootfs / "versitygw")
+    config = {
+        "Entrypoint": ["/entrypoint"],
+        "Cmd": ["--port", ":7070", "--health", "/health", "posix", "--sidecar", "/meta", "/data"],
+        "User": f"{NONROOT_UID}:{NONROOT_UID}",
+        "ExposedPorts": {"7070/tcp": {}},
+    }
+    write_docker_archive(rootfs, out, OBJECTSTORE_TAG, config)
+    stamp.write_text(key)
     return out
 
 
@@ -403,7 +484,8 @@ def _tags(tar: Path) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("command", choices=("build", "import"))
-    parser.add_argument("what", nargs="?", default="all", choices=("pause", "base", "serving", "operator", "all"))
+    targets = ("pause", "base", "serving", "operator", "objectstore", "all")
+    parser.add_argument("what", nargs="?", default="all", choices=targets)
     parser.add_argument("--wheel", help="wheel to install instead of building one from pyproject.toml")
     parser.add_argument("--no-import", action="store_true", help="do not import into containerd")
     parser.add_argument("--force", action="store_true", help="rebuild even if a tar is cached")
@@ -420,6 +502,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.force:
             (IMAGES_DIR / "pause.tar").unlink(missing_ok=True)
         built.append(build_pause())
+    if args.what in ("objectstore", "all"):
+        if args.force:
+            (IMAGES_DIR / "objectstore.tar").unlink(missing_ok=True)
+        built.append(build_objectstore())
     if args.what == "base":
         build_base()
     names = [n for n in IMAGES if args.what in (n, "all")]

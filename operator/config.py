@@ -39,6 +39,12 @@ class Config:
     s3_region: str | None = None
     s3_insecure: bool = False
     s3_secret: str | None = None
+    #: ``path``, ``virtual`` or ``auto`` bucket addressing (see :mod:`yardarm.s3`).
+    s3_addressing: str | None = None
+    #: ``static`` (keys from ``s3_secret``) or ``chain`` (the SDK's default chain: IRSA, instance roles).
+    s3_credentials: str | None = None
+    #: A ConfigMap (in each workload namespace) whose ``ca.crt`` is the CA bundle of a private endpoint.
+    s3_ca_configmap: str | None = None
     #: ServiceAccount of serving pods; the namespace default when unset.
     serving_service_account: str | None = None
     #: This replica's name (the pod name), the Kopf peering identity when peering.
@@ -93,6 +99,9 @@ def from_env(env: Mapping[str, str] | None = None) -> Config:
         s3_region=env.get("YARDARM_S3_REGION") or None,
         s3_insecure=(env.get("YARDARM_S3_INSECURE") or "").lower() in ("1", "true", "yes"),
         s3_secret=env.get("YARDARM_S3_SECRET") or None,
+        s3_addressing=env.get("YARDARM_S3_ADDRESSING") or None,
+        s3_credentials=env.get("YARDARM_S3_CREDENTIALS") or None,
+        s3_ca_configmap=env.get("YARDARM_S3_CA_CONFIGMAP") or None,
         serving_service_account=env.get("YARDARM_SERVING_SERVICE_ACCOUNT") or None,
         pod_name=env.get("YARDARM_POD_NAME") or None,
         resync_seconds=_float(env, "YARDARM_RESYNC_SECONDS", 60.0),

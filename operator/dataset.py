@@ -88,9 +88,12 @@ async def reconcile(ctx: Context, namespace: str, name: str) -> float | None:
     invalid = invalid_spec(ds)
     if invalid is not None:
         return await _write(ctx, ds, _stalled(ds, "InvalidSpec", f"The spec cannot be run: {invalid}.", now))
-    output = ctx.config.output_uri
+    output = (spec.get("output") or {}).get("uri") or ctx.config.output_uri
     if not output:
-        message = "No artifact store: set YARDARM_ARTIFACTS_CLAIM or YARDARM_DEFAULT_OUTPUT_URI on the operator."
+        message = (
+            "No artifact store: set spec.output.uri, or YARDARM_ARTIFACTS_CLAIM or YARDARM_DEFAULT_OUTPUT_URI "
+            "on the operator."
+        )
         return await _write(ctx, ds, _stalled(ds, "NoArtifactStore", message, now))
     claim = claim_of(output)
     source_claim = claim_of((spec.get("source") or {}).get("uri"))

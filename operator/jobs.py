@@ -21,11 +21,13 @@ from yardarm.jobresult import TERMINATION_LOG, ExitCode, ProfileResult, TrainRes
 from yardarm.operator import names
 from yardarm.operator.config import Config
 from yardarm.operator.podspec import (
+    StoreAccess,
     artifacts_volume,
     container_security_context,
     owner_reference,
     pod_security_context,
     resources,
+    store_access,
     tmp_volume,
 )
 
@@ -63,25 +65,17 @@ def _slim(obj: Mapping[str, Any]) -> Body:
     }
 
 
-def store_env(config: Config, dataset: Mapping[str, Any] | None = None) -> list[Body]:
-    """S3 settings and credentials for a Job's container.
-
-    Credentials come from a Secret by reference, never by value: the Dataset's own
-    ``source.s3.credentialsSecretRef`` when it has one, else the operator's store Secret.
-    """
-    env: list[Body] = []
-    if config.s3_endpoint:
-        env.append({"name": "YARDARM_S3_ENDPOINT", "value": config.s3_endpoint})
-    if config.s3_region:
-        env.append({"name": "AWS_REGION", "value": config.s3_region})
-    if config.s3_insecure:
-        env.append({"name": "YARDARM_S3_INSECURE", "value": "true"})
+def source_credentials(dataset: Mapping[str, Any] | None) -> Body:
+    """The credentials and CA part of a Dataset's ``source.s3`` (the runtime reads its endpoint from the spec)."""
     source_s3 = (((dataset or {}).get("spec") or {}).get("source") or {}).get("s3") or {}
-    secret = (source_s3.get("credentialsSecretRef") or {}).get("name") or config.s3_secret
-    if secret:
-        for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
-            env.append({"name": key, "valueFrom": {"secretKeyRef": {"name": secret, "key": key, "optional": True}}})
-    return env
+    return {
+        k: source_s3[k] for k in ("credentialsSecretRef", "defaultCredentialChain", "caBundleRef") if source_s3.get(k)
+    }
+
+
+def output_s3(owner: Mapping[str, Any]) -> Body | None:
+    """The ``spec.output.s3`` options of a Dataset or TrainingRun."""
+    return ((owner.get("spec") or {}).get("output") or {}).get("s3")
 
 
 def _job(
@@ -91,6 +85,7 @@ def _job(
     labels: Mapping[str, str],
     args: Sequence[str],
     env: Sequence[Body],
+    store: StoreAccess,
     container_resources: Body,
     claim: str | None,
     backoff_limit: int,
@@ -99,7 +94,7 @@ def _job(
     config: Config,
 ) -> Body:
     tmp, tmp_mount = tmp_volume()
-    volumes, mounts = [tmp], [tmp_mount]
+    volumes, mounts = [tmp, *store.volumes], [tmp_mount, *store.mounts]
     if claim:
         volume, mount = artifacts_volume(claim, read_only=False)
         volumes.append(volume)
@@ -115,7 +110,7 @@ def _job(
                 "imagePullPolicy": config.image_pull_policy,
                 "command": ["yardarm-train"],
                 "args": list(args),
-                "env": list(env),
+                "env": [*env, *store.env],
                 "resources": container_resources,
                 "securityContext": container_security_context(),
                 "volumeMounts": mounts,
@@ -165,10 +160,8 @@ def profile_job(dataset: Mapping[str, Any], *, output_uri: str, claim: str | Non
         name=name,
         labels=names.profile_labels(dataset["metadata"]["name"]),
         args=["profile", "--spec-env", ENV_DATASET, "--output", output_uri],
-        env=[
-            {"name": ENV_DATASET, "value": json.dumps(_slim(dataset), sort_keys=True)},
-            *store_env(config, dataset),
-        ],
+        env=[{"name": ENV_DATASET, "value": json.dumps(_slim(dataset), sort_keys=True)}],
+        store=store_access(config, output_s3(dataset), source_credentials(dataset)),
         container_resources=resources(None, PROFILE_RESOURCES),
         claim=claim,
         backoff_limit=1,
@@ -201,8 +194,8 @@ def training_job(
         env=[
             {"name": ENV_TRAININGRUN, "value": json.dumps(_slim(training_run), sort_keys=True)},
             {"name": ENV_DATASET, "value": json.dumps(_slim(dataset), sort_keys=True)},
-            *store_env(config, dataset),
         ],
+        store=store_access(config, output_s3(training_run), source_credentials(dataset)),
         container_resources=resources(job.get("resources"), TRAIN_RESOURCES),
         claim=claim,
         backoff_limit=int(job.get("backoffLimit", 1)),

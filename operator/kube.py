@@ -75,6 +75,8 @@ KINDS: dict[str, Kind] = {
         Kind("Event", "", "v1", "events"),
         Kind("ConfigMap", "", "v1", "configmaps"),
         Kind("Namespace", "", "v1", "namespaces", namespaced=False),
+        Kind("Node", "", "v1", "nodes", namespaced=False),
+        Kind("PersistentVolumeClaim", "", "v1", "persistentvolumeclaims"),
         Kind("Job", "batch", "v1", "jobs"),
         Kind("Deployment", "apps", "v1", "deployments"),
         Kind("ReplicaSet", "apps", "v1", "replicasets"),

@@ -26,9 +26,11 @@ from typing import Any
 
 from yardarm.api.conditions import State
 from yardarm.api.modeldeployment import Revision
-from yardarm.operator import kube, names, serving_children
+from yardarm.operator import kube, names, serving_children, storagecheck
 from yardarm.operator.context import Context
 from yardarm.operator.metrics import ROLLBACKS
+from yardarm.operator.podfailure import describe, pod_failure
+from yardarm.operator.podspec import claim_of
 from yardarm.operator.rollback import (
     Decision,
     MonitorVerdict,
@@ -44,6 +46,8 @@ from yardarm.operator.statuses import changes, condition, generation_of, invalid
 Body = dict[str, Any]
 KIND = "ModelDeployment"
 log = logging.getLogger("yardarm.operator.modeldeployment")
+#: Seconds between looks at a rollout in progress (pods failing to start are not watched).
+PROGRESS_REQUEUE = 3.0
 
 
 @dataclass(frozen=True)
@@ -173,8 +177,13 @@ def md_status(
     url: str,
     now: datetime,
     unservable: str | None = None,
+    storage_warning: str | None = None,
 ) -> Body:
-    """The ModelDeployment's new status from the decision and the observed rollout."""
+    """The ModelDeployment's new status from the decision and the observed rollout.
+
+    ``storage_warning`` (from :mod:`yardarm.operator.storagecheck`) sets the ``SingleNodeStorage``
+    condition: the bundle's claim attaches to one node while several can run the pods.
+    """
     old = md.get("status") or {}
     gen = generation_of(md)
     target = decision.target
@@ -196,6 +205,10 @@ def md_status(
         extra = [("RolledBack", "True", why, f"Revision {bad.revision} ({short(bad.model_digest)}): {bad.reason}")]
     else:
         extra = [("RolledBack", "False", "NotRolledBack", "")]
+    if storage_warning:
+        extra.append((storagecheck.CONDITION, "True", storagecheck.REASON, storage_warning))
+    elif condition(old, storagecheck.CONDITION) is not None:
+        extra.append((storagecheck.CONDITION, "False", "StorageReachable", ""))
 
     def finish(phase: str, state: State, reason: str, message: str) -> Body:
         status["phase"] = phase
@@ -230,7 +243,7 @@ def md_status(
         message = f"Revision {target.revision} ({short(target.model_digest)}) is serving: {rollout.message}"
         return finish("Ready", State.READY, "Serving", message)
     if rollout.state is RolloutState.FAILED and target.outcome == "Serving":
-        return finish("Failed", State.STALLED, "ProgressDeadlineExceeded", rollout.message)
+        return finish("Failed", State.STALLED, rollout.reason, rollout.message)
     message = f"Rolling out revision {target.revision} ({short(target.model_digest)}): {rollout.message}"
     return finish("Progressing", State.RECONCILING, "Progressing", message)
 
@@ -287,6 +300,8 @@ async def reconcile(ctx: Context, namespace: str, name: str) -> float | None:
     rollout = observe_rollout(deploy, replica_sets)
     old = md.get("status") or {}
     history = [Revision.model_validate(r) for r in old.get("history") or []]
+    if rollout_to_check(rollout, history):
+        rollout = await _pods_verdict(namespace, name, rollout)
     policy_spec = spec.get("rollback") or {}
     now = ctx.clock()
     verdicts = ctx.verdicts_for(namespace, name)
@@ -308,10 +323,24 @@ async def reconcile(ctx: Context, namespace: str, name: str) -> float | None:
     unservable = None
     if decision.target is not None:
         try:
-            desired_deploy = serving_children.deployment(md, decision.target, ctx.config)
+            desired_deploy = serving_children.deployment(
+                md, decision.target, ctx.config, store_options(model, training_run)
+            )
         except serving_children.UnservableModel as exc:
             unservable = str(exc)
-    status = md_status(md, decision, resolution, rollout, url=serving_children.url(md), now=now, unservable=unservable)
+    claim = claim_of(decision.target.model_uri) if decision.target is not None else None
+    # Nodes are cluster-scoped: only the cluster-wide install may list them (operator/rbac.py).
+    storage_warning = await storagecheck.check(namespace, claim) if claim and ctx.config.all_namespaces else None
+    status = md_status(
+        md,
+        decision,
+        resolution,
+        rollout,
+        url=serving_children.url(md),
+        now=now,
+        unservable=unservable,
+        storage_warning=storage_warning,
+    )
     deploy_status = (deploy or {}).get("status") or {}
     status["replicas"] = int(deploy_status.get("replicas") or 0)
     status["readyReplicas"] = int(deploy_status.get("readyReplicas") or 0)
@@ -345,8 +374,40 @@ async def reconcile(ctx: Context, namespace: str, name: str) -> float | None:
         )
     await _announce_degraded(ctx, md, decision, verdicts, rollback_on_degraded=policy.on_degraded)
     await _transition_events(md, old, status)
-    # Rollout progress arrives as Deployment events and verdicts as Monitor events: no polling.
+    # Rollout progress arrives as Deployment events and verdicts as Monitor events. Pods that
+    # cannot start change no Deployment field, so a rollout in progress is looked at again soon.
+    if decision.target is not None and decision.target.outcome == "Progressing":
+        return min(PROGRESS_REQUEUE, ctx.config.resync_seconds)
     return ctx.config.resync_seconds
+
+
+def rollout_to_check(rollout: Rollout, history: Sequence[Revision]) -> bool:
+    """Whether the pods decide this rollout: a revision still rolling out, never one that served.
+
+    A serving revision's pod that crashes once is the Deployment's to restart, not a failed rollout.
+    """
+    if rollout.state is not RolloutState.PROGRESSING or rollout.revision is None:
+        return False
+    return any(r.revision == rollout.revision and r.outcome == "Progressing" for r in history)
+
+
+async def _pods_verdict(namespace: str, name: str, rollout: Rollout) -> Rollout:
+    """The rollout as the new revision's pods see it: failed at once when one cannot start."""
+    selector = {**names.serving_selector(name), names.LABEL_REVISION: str(rollout.revision)}
+    pods = await kube.call(kube.list_objects, "Pod", namespace, labels=selector)
+    failure = pod_failure(pods)
+    if failure is None:
+        return rollout
+    return Rollout(rollout.revision, RolloutState.FAILED, describe(failure), reason=failure.reason)
+
+
+def store_options(model: Mapping[str, Any], training_run: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
+    """S3 options of the bundle: ``spec.model.s3``, else the TrainingRun's ``spec.output.s3``."""
+    if model.get("s3"):
+        return model["s3"]  # type: ignore[no-any-return]
+    if training_run is not None and model.get("trainingRunRef"):
+        return ((training_run.get("spec") or {}).get("output") or {}).get("s3")
+    return None
 
 
 async def _announce_degraded(
@@ -375,7 +436,13 @@ async def _announce_degraded(
 
 
 async def _transition_events(md: Body, old: Mapping[str, Any], new: Mapping[str, Any]) -> None:
-    """Warnings for Stalled reasons not already announced by a decision event."""
+    """Warnings for Stalled reasons not already announced by a decision event, and for single-node storage."""
+    storage_before, storage = condition(old, storagecheck.CONDITION), condition(new, storagecheck.CONDITION)
+    newly = storage_before is None or storage_before.get("status") != "True"
+    if storage is not None and storage.get("status") == "True" and newly:
+        await kube.call(
+            kube.emit_event, md, type_="Warning", reason=storagecheck.REASON, message=str(storage.get("message"))
+        )
     before, after = condition(old, "Stalled"), condition(new, "Stalled")
     if after is None or after.get("status") != "True":
         return

@@ -43,6 +43,8 @@ RULES: list[dict[str, Any]] = [
     },
     {"apiGroups": ["policy"], "resources": ["poddisruptionbudgets"], "verbs": ["get", "create", "patch", "delete"]},
     {"apiGroups": [""], "resources": ["events"], "verbs": ["create", "patch"]},
+    # The artifact claim's access modes (a ReadWriteOnce claim on many nodes gets a warning).
+    {"apiGroups": [""], "resources": ["persistentvolumeclaims"], "verbs": ["get"]},
     {"apiGroups": ["events.k8s.io"], "resources": ["events"], "verbs": ["create", "patch"]},
 ]
 
@@ -51,9 +53,11 @@ PEERING_RULES: list[dict[str, Any]] = [
     {"apiGroups": ["kopf.dev"], "resources": ["kopfpeerings", "clusterkopfpeerings"], "verbs": [*READ, "patch"]},
 ]
 
-#: Cluster-wide mode (--all-namespaces) also lists namespaces.
+#: Cluster-wide mode (--all-namespaces) also lists namespaces, and nodes (how many can run pods:
+#: see storagecheck.py; a namespaced install skips that check).
 CLUSTER_RULES: list[dict[str, Any]] = [
     {"apiGroups": [""], "resources": ["namespaces"], "verbs": READ},
+    {"apiGroups": [""], "resources": ["nodes"], "verbs": ["list"]},
 ]
 
 

@@ -11,8 +11,9 @@ Rules:
   (``spec.model`` changed). So a digest that was rolled back is not deployed again — the
   desired digest stays the same — until the user asks for another model.
 * A revision becomes ``Serving`` when its rollout is complete, and ``Failed`` when its rollout
-  misses ``progressDeadlineSeconds``; with ``rollback.onFailedRollout`` the Deployment then goes
-  back to the last good revision.
+  misses ``progressDeadlineSeconds`` or its pods cannot start (a failed fetch, an exit, a
+  crash loop, an image pull failure: the pod's own reason is recorded); with
+  ``rollback.onFailedRollout`` the Deployment then goes back to the last good revision.
 * A degraded verdict of a Monitor with ``action: rollback`` for the digest being served marks
   it ``RolledBack`` and goes back to the last good revision (``rollback.onDegraded``). Verdicts
   that are not degraded (Healthy, Inconclusive) never cause a rollback.
@@ -33,6 +34,8 @@ ACTIVE = ("Progressing", "Serving")
 #: Reasons of superseded revisions; only the first kind is a rollback target.
 SUPERSEDED_AFTER_SERVING = "Superseded by revision"
 REPLACED_BEFORE_SERVING = "Replaced by revision"
+#: Reason of a rollout that missed ``progressDeadlineSeconds``.
+DEADLINE = "ProgressDeadlineExceeded"
 
 
 @dataclass(frozen=True)
@@ -50,7 +53,7 @@ class RolloutState(StrEnum):
     UNKNOWN = "Unknown"  # no Deployment yet, or the controller has not seen the latest template
     PROGRESSING = "Progressing"
     AVAILABLE = "Available"
-    FAILED = "Failed"  # Progressing=False, reason ProgressDeadlineExceeded
+    FAILED = "Failed"  # ProgressDeadlineExceeded, or the new revision's pods cannot start
 
 
 @dataclass(frozen=True)
@@ -60,6 +63,15 @@ class Rollout:
     revision: int | None
     state: RolloutState
     message: str = ""
+    #: Why a FAILED rollout failed: the deadline, or a pod's reason (FetchFailed, CrashLoopBackOff, …).
+    reason: str = DEADLINE
+
+
+def failure_reason(rollout: Rollout) -> str:
+    """The sentence recorded on a revision whose rollout failed."""
+    if rollout.reason == DEADLINE:
+        return f"Not available within progressDeadlineSeconds: {rollout.message}".rstrip(": ")
+    return f"Pods cannot start ({rollout.reason}): {rollout.message}"
 
 
 @dataclass(frozen=True)
@@ -244,7 +256,7 @@ def _decide(
             decision.target = serving
             events.append(Event("Normal", "RolloutComplete", f"Revision {target.revision} is serving."))
         elif rollout.state is RolloutState.FAILED:
-            reason = f"Not available within progressDeadlineSeconds: {rollout.message}".rstrip(": ")
+            reason = failure_reason(rollout)
             events.append(Event("Warning", "RolloutFailed", f"Revision {target.revision}: {reason}"))
             if policy.on_failed_rollout:
                 hist2, back = _go_back(decision.history, target, "Failed", reason)

@@ -5,7 +5,13 @@ URI) and of the serving knobs in the spec, so going back to an earlier revision 
 exact template of that revision and the Deployment controller simply scales its old ReplicaSet
 up again. ``maxUnavailable: 0`` keeps the old pods serving until new ones are ready: a model
 that never becomes ready never takes traffic, and the rollout fails after
-``progressDeadlineSeconds`` (which the reconciler turns into a rollback).
+``progressDeadlineSeconds`` (which the reconciler turns into a rollback), or sooner when its
+pods cannot start at all (:mod:`yardarm.operator.podfailure`).
+
+A ``pvc://`` bundle is mounted read-only from its claim; an ``s3://`` bundle is streamed into an
+``emptyDir`` by an init container of the same image (``yardarm-serve fetch``) that verifies the
+digest, so the server container only ever starts on checked bytes and no claim ties serving pods
+to one node.
 """
 
 from __future__ import annotations
@@ -14,15 +20,18 @@ from collections.abc import Mapping
 from typing import Any
 
 from yardarm.api.modeldeployment import Revision
+from yardarm.jobresult import TERMINATION_LOG
 from yardarm.operator import names
 from yardarm.operator.config import SERVING_PORT, Config
 from yardarm.operator.podspec import (
+    StoreAccess,
     artifacts_volume,
     claim_of,
     container_security_context,
     owner_reference,
     pod_security_context,
     resources,
+    store_access,
     tmp_volume,
 )
 from yardarm.store import parse_store_uri
@@ -33,16 +42,48 @@ SERVING_RESOURCES = {"requests": {"cpu": "250m", "memory": "256Mi"}, "limits": {
 SERVICE_PORT = 80
 
 
+#: Where an s3:// bundle is fetched to (an emptyDir shared by the fetch and server containers).
+FETCHED_BUNDLE = "/bundle"
+BUNDLE_VOLUME = "bundle"
+FETCH_CONTAINER = "fetch"
+FETCH_RESOURCES = {"requests": {"cpu": "100m", "memory": "64Mi"}, "limits": {"memory": "256Mi"}}
+
+
 class UnservableModel(ValueError):  # noqa: N818 - a condition reason, read as a noun
     """The model's URI cannot be mounted into a serving pod."""
 
 
 def bundle_path(uri: str) -> str:
-    """Where a bundle URI is found inside a serving pod."""
-    parsed = parse_store_uri(uri)
+    """Where a bundle URI is found inside a serving pod (s3:// bundles are fetched to an emptyDir)."""
+    try:
+        parsed = parse_store_uri(uri)
+    except ValueError as exc:
+        raise UnservableModel(str(exc)) from exc
     if parsed.scheme == "s3":
-        raise UnservableModel(f"{uri}: serving pods read bundles from a PVC (pvc://) or a local path, not s3://")
+        return FETCHED_BUNDLE
     return str(parsed.local_path())
+
+
+def fetch_container(revision: Revision, config: Config, store: StoreAccess) -> Body:
+    """The init container that streams an s3:// bundle into the pod and verifies its digest.
+
+    Its failure reason (one sentence) is its termination message, which the reconciler reads
+    when a rollout fails (:mod:`yardarm.operator.podfailure`).
+    """
+    _, tmp_mount = tmp_volume()
+    return {
+        "name": FETCH_CONTAINER,
+        "image": config.serving_image,
+        "imagePullPolicy": config.image_pull_policy,
+        "command": ["yardarm-serve"],
+        "args": ["fetch", "--uri", revision.model_uri, "--digest", revision.model_digest, "--dest", FETCHED_BUNDLE],
+        "env": store.env,
+        "resources": resources(None, FETCH_RESOURCES),
+        "securityContext": container_security_context(),
+        "volumeMounts": [{"name": BUNDLE_VOLUME, "mountPath": FETCHED_BUNDLE}, tmp_mount, *store.mounts],
+        "terminationMessagePath": TERMINATION_LOG,
+        "terminationMessagePolicy": "FallbackToLogsOnError",
+    }
 
 
 def replicas_of(spec: Mapping[str, Any]) -> int | None:
@@ -62,8 +103,14 @@ def _meta(md: Mapping[str, Any], labels: Mapping[str, str]) -> Body:
     }
 
 
-def deployment(md: Mapping[str, Any], revision: Revision, config: Config) -> Body:
-    """The Deployment running ``revision`` of the model."""
+def deployment(
+    md: Mapping[str, Any], revision: Revision, config: Config, store_options: Mapping[str, Any] | None = None
+) -> Body:
+    """The Deployment running ``revision`` of the model.
+
+    ``store_options`` are the S3 options that apply to the bundle (``spec.model.s3``, else the
+    TrainingRun's ``spec.output.s3``); the operator's store settings fill the rest.
+    """
     name = md["metadata"]["name"]
     spec = md.get("spec") or {}
     serving = spec.get("serving") or {}
@@ -89,10 +136,16 @@ def deployment(md: Mapping[str, Any], revision: Revision, config: Config) -> Bod
     tmp, tmp_mount = tmp_volume()
     volumes, mounts = [tmp], [tmp_mount]
     claim = claim_of(revision.model_uri)
+    init_containers: list[Body] = []
     if claim:
         volume, mount = artifacts_volume(claim, read_only=True)
         volumes.append(volume)
         mounts.append(mount)
+    elif path == FETCHED_BUNDLE:
+        store = store_access(config, store_options)
+        init_containers.append(fetch_container(revision, config, store))
+        volumes += [{"name": BUNDLE_VOLUME, "emptyDir": {}}, *store.volumes]
+        mounts.append({"name": BUNDLE_VOLUME, "mountPath": FETCHED_BUNDLE, "readOnly": True})
     pod_labels = names.serving_labels(name, revision.revision, revision.model_digest)
     probe_port = {"port": "http"}
     container = {
@@ -116,6 +169,7 @@ def deployment(md: Mapping[str, Any], revision: Revision, config: Config) -> Bod
         "resources": resources(spec.get("resources"), SERVING_RESOURCES),
         "securityContext": container_security_context(),
         "volumeMounts": mounts,
+        "terminationMessagePolicy": "FallbackToLogsOnError",
     }
     deploy_spec: Body = {
         "selector": {"matchLabels": names.serving_selector(name)},
@@ -134,6 +188,8 @@ def deployment(md: Mapping[str, Any], revision: Revision, config: Config) -> Bod
             },
         },
     }
+    if init_containers:
+        deploy_spec["template"]["spec"]["initContainers"] = init_containers
     if config.serving_service_account:
         deploy_spec["template"]["spec"]["serviceAccountName"] = config.serving_service_account
     replicas = replicas_of(spec)

@@ -1,5 +1,7 @@
 """``yardarm-serve``: verify a bundle, then serve it over HTTP with uvicorn (uvloop + httptools).
 
+``yardarm-serve fetch …`` instead copies an ``s3://`` bundle into the pod first (:mod:`.fetch`).
+
 The bundle's digest is checked before the port opens, so a wrong or tampered bundle exits non-zero
 at once (the pod crash-loops with a clear log line). The ONNX Runtime session is then built and
 warmed up in the background while liveness already answers; readiness turns 200 only after that.
@@ -109,6 +111,11 @@ DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["fetch"]:
+        from .fetch import main as fetch_main  # the init container of s3:// bundles
+
+        return fetch_main(argv[1:])
     args = parse_args(argv)
     if args.digest is not None and not DIGEST.fullmatch(args.digest):
         log_event(

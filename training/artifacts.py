@@ -3,15 +3,18 @@
 ``file://`` and ``pvc://`` stores are directories (a claim is mounted at ``/artifacts`` in pods).
 For ``s3://`` the bundle is first written locally through :func:`yardarm.bundle.write_bundle`
 (which verifies it), then uploaded model first and ``bundle.json`` last, so a reader that finds
-the manifest always finds the model it pins.
+the manifest always finds the model it pins. Each object goes to a temporary key under
+``<store>/.tmp/`` and is copied to its final, content-addressed key only once complete.
 """
 
 from __future__ import annotations
 
+import io
 import tempfile
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from yardarm.bundle import MANIFEST_FILE, MODEL_FILE, BundleManifest, bundle_dirname, write_bundle
 from yardarm.store import PVC_MOUNT, StoreURI, parse_store_uri
@@ -46,15 +49,26 @@ def write_local(root: Path, relpath: str, data: bytes) -> Path:
     return target
 
 
-def _upload(store: StoreURI, relpath: str, data: bytes, env: Mapping[str, str] | None) -> None:
-    import io
+def _upload(store: StoreURI, relpath: str, data: bytes | Path, env: Mapping[str, str] | None) -> None:
+    """Upload to a temporary key, then copy it to the final key: nothing partial is ever visible there.
 
+    A single PUT is atomic in S3, but a multipart upload of a large model or an S3-compatible
+    server need not be; the server-side copy makes the final key appear whole or not at all.
+    Files are streamed from disk, so memory does not grow with the model's size.
+    """
+    from minio.commonconfig import CopySource
     from minio.error import S3Error
 
-    key = str(store.join(relpath).path)
+    final = str(store.join(relpath).path)
+    tmp = str(store.join(".tmp", uuid.uuid4().hex, PurePosixPath(relpath).name).path)
     client = make_client(settings_from_env(env), env)
     try:
-        client.put_object(store.location, key, io.BytesIO(data), len(data))
+        if isinstance(data, Path):
+            client.fput_object(store.location, tmp, str(data))
+        else:
+            client.put_object(store.location, tmp, io.BytesIO(data), len(data))
+        client.copy_object(store.location, final, CopySource(store.location, tmp))
+        client.remove_object(store.location, tmp)
     except S3Error as exc:
         raise UnreachableError(
             f"Uploading to {store.join(relpath)} failed: {exc.code} ({exc.message}).", reason="StoreUnreachable"
@@ -105,5 +119,5 @@ def put_bundle(
     digest, directory = write_bundle(root, model_bytes, manifest)
     prefix = f"bundles/{bundle_dirname(digest)}"
     for name in (MODEL_FILE, MANIFEST_FILE):  # model first, manifest last
-        _upload(store, f"{prefix}/{name}", (directory / name).read_bytes(), env)
+        _upload(store, f"{prefix}/{name}", directory / name, env)
     return StoredBundle(digest, directory, str(store.join(prefix)))

@@ -23,7 +23,7 @@ from yardarm.api.dataset import BUILTIN_DATASETS, DataSource
 from yardarm.bundle import sha256_bytes
 from yardarm.store import PVC_MOUNT
 from yardarm.training.errors import BadInputError, UnreachableError
-from yardarm.training.s3 import S3Settings, make_client
+from yardarm.training.s3 import S3Settings, make_client, settings_from_env
 
 #: Seconds an https:// download may stall before the source counts as unreachable.
 HTTP_TIMEOUT = 30.0
@@ -109,6 +109,10 @@ def _fetch_s3(source: DataSource, env: Mapping[str, str] | None) -> bytes:
         endpoint=options.endpoint if options else None,
         region=options.region if options else None,
         insecure=options.insecure if options else False,
+        # A source's CA bundle is mounted by the operator like the store's (one per pod).
+        ca_bundle=settings_from_env(env).ca_bundle,
+        addressing=(options.addressing if options else None) or "auto",
+        credentials="chain" if options and options.default_credential_chain else "static",
     )
     client = make_client(settings, env)
     try:

@@ -232,10 +232,63 @@ def test_s3_without_credentials_is_refused(tools: None) -> None:
         chart.render({"artifacts": {"type": "s3", "s3": {"endpoint": "http://s3:9000"}}})
 
 
+def test_s3_with_the_default_chain_needs_no_secret_and_a_ca_bundle_reaches_every_workload_namespace(
+    tools: None,
+) -> None:
+    values = {
+        "watchNamespaces": ["team-a", "team-b"],
+        "serviceAccounts": {"serving": {"annotations": {"eks.amazonaws.com/role-arn": "arn:aws:iam::1:role/y"}}},
+        "artifacts": {
+            "type": "s3",
+            "s3": {
+                "endpoint": "https://s3.corp:9000",
+                "credentials": "defaultChain",
+                "addressing": "path",
+                "caBundle": "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
+            },
+        },
+    }
+    objects = chart.render(values)
+    env = env_of(by_kind(objects, "Deployment")[0])
+    assert env["YARDARM_S3_CREDENTIALS"] == "chain" and "YARDARM_S3_SECRET" not in env
+    assert env["YARDARM_S3_ADDRESSING"] == "path"
+    assert by_kind(objects, "Secret") == []
+    maps = [m for m in by_kind(objects, "ConfigMap") if m["metadata"]["name"] == env["YARDARM_S3_CA_CONFIGMAP"]]
+    assert sorted(m["metadata"]["namespace"] for m in maps) == ["team-a", "team-b"]
+    assert all(m["data"]["ca.crt"].startswith("-----BEGIN CERTIFICATE-----") for m in maps)
+    serving = [a for a in by_kind(objects, "ServiceAccount") if a["metadata"]["name"].endswith("-serving")]
+    assert serving and all(a["metadata"]["annotations"]["eks.amazonaws.com/role-arn"] for a in serving)
+
+
+EMBEDDED: dict[str, Any] = {"objectStore": {"embedded": {"enabled": True}}}
+
+
+def test_the_embedded_object_store_is_the_artifact_store_and_runs_restricted(tools: None) -> None:
+    objects = chart.render(EMBEDDED)
+    component = "app.kubernetes.io/component"
+    store = next(d for d in by_kind(objects, "Deployment") if d["metadata"]["labels"][component] == "objectstore")
+    operator = next(d for d in by_kind(objects, "Deployment") if d["metadata"]["labels"][component] == "operator")
+    service = next(s for s in by_kind(objects, "Service") if s["metadata"]["labels"][component] == "objectstore")
+    env = env_of(operator)
+    meta = service["metadata"]
+    assert env["YARDARM_S3_ENDPOINT"] == f"http://{meta['name']}.{meta['namespace']}.svc:7070"
+    assert env["YARDARM_DEFAULT_OUTPUT_URI"] == "s3://yardarm/yardarm"
+    assert "YARDARM_ARTIFACTS_CLAIM" not in env and by_kind(objects, "PersistentVolumeClaim") == []
+    store_env = {e["name"]: e for e in store["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert store_env["ROOT_ACCESS_KEY_ID"]["valueFrom"]["secretKeyRef"]["name"] == env["YARDARM_S3_SECRET"]
+    assert store_env["YARDARM_BUCKETS"]["value"] == "yardarm"
+    (secret,) = [s for s in by_kind(objects, "Secret") if s["metadata"]["name"] == env["YARDARM_S3_SECRET"]]
+    assert set(secret["stringData"]) == {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"}
+    pod = store["spec"]["template"]["spec"]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["containers"][0]["securityContext"]["readOnlyRootFilesystem"] is True
+
+
 @pytest.mark.parametrize(
     "values",
     [
         {"artifacts": {"type": "nfs"}},
+        {"artifacts": {"type": "s3", "s3": {"endpoint": "http://s3:9000", "credentials": "instanceProfile"}}},
         {"image": {"pullPolicy": "Sometimes"}},
         {"watchNamespaces": ["Not_A_Namespace"]},
         {"operator": {"replicaz": 2}},

@@ -84,3 +84,13 @@ def test_an_endpoint_nobody_listens_on_fails_fast(s3) -> None:
     nowhere = {**dataset, "source": {**dataset["source"], "s3": {"endpoint": "http://127.0.0.1:9", "insecure": True}}}
     with pytest.raises(UnreachableError, match="Cannot reach the S3 endpoint"):
         run_profile(nowhere, "s3://models/x", env=env)
+
+
+def test_uploads_leave_no_temporary_objects_and_a_repeat_upload_is_identical(s3) -> None:
+    client, env, dataset = s3
+    first = run_training(RUN, dataset, "s3://models/atomic", env=env)
+    second = run_training(RUN, dataset, "s3://models/atomic", env=env)
+    assert first.digest == second.digest  # content-addressed: the same bytes, the same key
+    keys = sorted(o.object_name for o in client.list_objects("models", prefix="atomic/", recursive=True))
+    prefix = f"atomic/bundles/{bundle_dirname(first.digest)}"
+    assert keys == [f"{prefix}/{MANIFEST_FILE}", f"{prefix}/{MODEL_FILE}"]  # nothing left under atomic/.tmp/

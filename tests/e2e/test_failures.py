@@ -67,6 +67,16 @@ INVALID: list[tuple[str, dict[str, Any], str]] = [
         "the target column must not also be listed in features",
     ),
     ("Dataset", {"split": {"testFraction": 0.9}}, "spec.split.testFraction"),
+    (
+        "Dataset",
+        {
+            "source": {
+                "uri": "s3://b/x.csv",
+                "s3": {"credentialsSecretRef": {"name": "k"}, "defaultCredentialChain": True},
+            }
+        },
+        "set s3.credentialsSecretRef or s3.defaultCredentialChain, not both",
+    ),
     ("Dataset", {"source": {"uri": "builtin://iris", "format": "xlsx"}}, "Unsupported value"),
     (
         "ModelDeployment",

@@ -180,3 +180,28 @@ def test_s3_settings_and_credentials_reach_the_job_by_reference() -> None:
     env = {e["name"]: e for e in built["spec"]["template"]["spec"]["containers"][0]["env"]}
     assert env["AWS_SECRET_ACCESS_KEY"]["valueFrom"]["secretKeyRef"]["name"] == "d"
     assert "volumes" in built["spec"]["template"]["spec"]  # /tmp only, no claim
+
+
+def test_an_object_s_own_output_store_settings_reach_its_job() -> None:
+    config = Config(s3_endpoint="http://in-cluster:7070", s3_insecure=True, s3_secret="store-creds")
+    output = {
+        "uri": "s3://team-bucket/p",
+        "s3": {
+            "endpoint": "https://s3.corp",
+            "defaultCredentialChain": True,
+            "caBundleRef": {"name": "corp-ca", "key": "root.pem"},
+            "addressing": "path",
+        },
+    }
+    tr = {**TR, "spec": {**TR["spec"], "output": output}}
+    built = training_job(tr, DS, output_uri="s3://team-bucket/p", claim=None, dataset_digest=None, config=config)
+    pod = built["spec"]["template"]["spec"]
+    env = {e["name"]: e.get("value") for e in pod["containers"][0]["env"]}
+    assert env["YARDARM_S3_ENDPOINT"] == "https://s3.corp" and "YARDARM_S3_INSECURE" not in env
+    assert env["YARDARM_S3_CREDENTIALS"] == "chain" and "AWS_ACCESS_KEY_ID" not in env
+    assert env["YARDARM_S3_ADDRESSING"] == "path"
+    ca = next(v for v in pod["volumes"] if v["name"] == "s3-ca")
+    assert ca["configMap"] == {"name": "corp-ca", "items": [{"key": "root.pem", "path": "ca.crt"}]}
+    assert env["YARDARM_S3_CA_BUNDLE"] == "/etc/yardarm/s3-ca/ca.crt"
+    mount = {"name": "s3-ca", "mountPath": "/etc/yardarm/s3-ca", "readOnly": True}
+    assert mount in pod["containers"][0]["volumeMounts"]

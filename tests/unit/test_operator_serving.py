@@ -70,9 +70,58 @@ def test_a_pdb_only_with_more_than_one_pod_and_no_hpa_without_autoscaling() -> N
     assert serving_children.hpa(md(replicas=2)) is None
 
 
-def test_an_s3_bundle_cannot_be_mounted() -> None:
+def _pod(deploy: dict[str, Any]) -> dict[str, Any]:
+    return deploy["spec"]["template"]["spec"]  # type: ignore[no-any-return]
+
+
+def test_an_s3_bundle_is_fetched_by_an_init_container_into_an_empty_dir_and_no_claim_is_mounted() -> None:
+    config = Config(s3_endpoint="https://s3.internal:9000", s3_secret="store", s3_region="eu-1")
+    uri = "s3://models/team/bundles/sha256-" + "a" * 64
+    pod = _pod(serving_children.deployment(md(), rev(1, A, "Progressing", uri=uri), config))
+    (fetch,) = pod["initContainers"]
+    assert fetch["args"] == ["fetch", "--uri", uri, "--digest", A, "--dest", "/bundle"]
+    assert fetch["image"] == config.serving_image and fetch["securityContext"]["readOnlyRootFilesystem"] is True
+    env = {e["name"]: e for e in fetch["env"]}
+    assert env["YARDARM_S3_ENDPOINT"]["value"] == "https://s3.internal:9000"
+    assert env["AWS_SECRET_ACCESS_KEY"]["valueFrom"]["secretKeyRef"]["name"] == "store"
+    assert "value" not in env["AWS_ACCESS_KEY_ID"]  # by reference, never by value
+    server = pod["containers"][0]
+    assert server["args"][:2] == ["--bundle", "/bundle"]
+    assert not any("persistentVolumeClaim" in v for v in pod["volumes"])
+    server_mounts = {m["mountPath"]: m for m in server["volumeMounts"]}
+    assert server_mounts["/bundle"]["readOnly"] is True  # the server cannot change verified bytes
+    assert {"name": "bundle", "emptyDir": {}} in pod["volumes"]
+
+
+def test_the_bundle_s_own_s3_options_win_and_the_default_chain_drops_static_keys() -> None:
+    config = Config(s3_endpoint="http://in-cluster:7070", s3_insecure=True, s3_secret="store")
+    options = {
+        "endpoint": "https://s3.eu-west-1.amazonaws.com",
+        "defaultCredentialChain": True,
+        "addressing": "virtual",
+    }
+    deploy = serving_children.deployment(md(), rev(1, A, "Progressing", uri="s3://b/x"), config, options)
+    env = {e["name"]: e.get("value") for e in _pod(deploy)["initContainers"][0]["env"]}
+    assert env["YARDARM_S3_ENDPOINT"] == "https://s3.eu-west-1.amazonaws.com"
+    assert "YARDARM_S3_INSECURE" not in env  # the operator's plain-HTTP switch was about its own endpoint
+    assert env["YARDARM_S3_CREDENTIALS"] == "chain" and env["YARDARM_S3_ADDRESSING"] == "virtual"
+    assert "AWS_ACCESS_KEY_ID" not in env
+
+
+def test_a_ca_bundle_config_map_is_mounted_where_the_fetch_reads_it() -> None:
+    config = Config(s3_endpoint="https://minio.corp", s3_ca_configmap="corp-ca")
+    pod = _pod(serving_children.deployment(md(), rev(1, A, "Progressing", uri="s3://b/x"), config))
+    fetch = pod["initContainers"][0]
+    env = {e["name"]: e.get("value") for e in fetch["env"]}
+    mounts = {m["name"]: m["mountPath"] for m in fetch["volumeMounts"]}
+    volume = next(v for v in pod["volumes"] if v["name"] == "s3-ca")
+    assert volume["configMap"]["name"] == "corp-ca"
+    assert env["YARDARM_S3_CA_BUNDLE"] == f"{mounts['s3-ca']}/{volume['configMap']['items'][0]['path']}"
+
+
+def test_a_malformed_bundle_uri_is_unservable() -> None:
     with pytest.raises(serving_children.UnservableModel):
-        serving_children.deployment(md(), rev(1, A, "Progressing", uri="s3://bucket/b"), Config())
+        serving_children.deployment(md(), rev(1, A, "Progressing", uri="ftp://bucket/b"), Config())
 
 
 def test_the_service_selects_every_revision() -> None:

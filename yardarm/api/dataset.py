@@ -21,8 +21,24 @@ FeatureType = Literal["numeric", "categorical"]
 DatasetPhase = Literal["Pending", "Profiling", "Ready", "Failed"]
 
 
+class ConfigMapKeyReference(ApiModel):
+    """One key of a ConfigMap in the same namespace."""
+
+    name: str = Field(description="Name of the ConfigMap in the same namespace.", min_length=1, max_length=253)
+    key: str = Field(default="ca.crt", description="Key holding the data.", min_length=1, max_length=253)
+
+
 class S3Options(ApiModel):
     """Connection settings for an ``s3://`` source or store."""
+
+    model_config = ApiModel.model_config | {
+        "json_schema_extra": validations(
+            cel(
+                "!(has(self.credentialsSecretRef) && has(self.defaultCredentialChain) && self.defaultCredentialChain)",
+                "set s3.credentialsSecretRef or s3.defaultCredentialChain, not both",
+            ),
+        )
+    }
 
     endpoint: str | None = Field(
         default=None,
@@ -35,6 +51,34 @@ class S3Options(ApiModel):
         description="Secret with AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY keys; anonymous when unset.",
     )
     insecure: bool = Field(default=False, description="Use plain HTTP to the endpoint (test setups only).")
+    default_credential_chain: bool | None = Field(
+        default=None,
+        description=(
+            "Use the SDK's default credential chain (IRSA / workload identity on the pod's ServiceAccount, "
+            "container or instance roles) instead of a Secret."
+        ),
+    )
+    ca_bundle_ref: ConfigMapKeyReference | None = Field(
+        default=None, description="ConfigMap key holding the PEM CA bundle of a private HTTPS endpoint."
+    )
+    addressing: Literal["auto", "path", "virtual"] | None = Field(
+        default=None,
+        description="path (host/bucket/key), virtual (bucket.host/key) or auto (virtual on AWS, path elsewhere).",
+    )
+
+
+class StoreOutput(ApiModel):
+    """Where artifacts are written, when not in the operator's default store."""
+
+    uri: str | None = Field(
+        default=None,
+        description="Store prefix such as pvc://claim/models or s3://bucket/models; the operator's default when unset.",
+        max_length=2048,
+        pattern=r"^(pvc://|s3://|file:///).+$",
+    )
+    s3: S3Options | None = Field(
+        default=None, description="Connection settings of an s3:// store; the operator's when unset."
+    )
 
 
 class DataSource(ApiModel):
@@ -130,6 +174,9 @@ class DatasetSpec(ApiModel):
         ),
     )
     split: SplitSpec = Field(default=SplitSpec(), description="How rows are split into train and test.")
+    output: StoreOutput | None = Field(
+        default=None, description="Where the profile is written; the operator's default store when unset."
+    )
 
     @model_validator(mode="after")
     def _features(self) -> DatasetSpec:

@@ -24,6 +24,7 @@ from yardarm.api.common import (
     validations,
 )
 from yardarm.api.conditions import Condition
+from yardarm.api.dataset import S3Options
 from yardarm.api.uris import BundleURI
 
 #: The Deployment, Service, HPA and PDB of a ModelDeployment are named ``<name>-serving``.
@@ -81,6 +82,13 @@ class ModelSource(ApiModel):
         description="sha256 of the bundle's bundle.json, as sha256:<hex>.",
         pattern=DIGEST_PATTERN,
         max_length=DIGEST_LENGTH,
+    )
+    s3: S3Options | None = Field(
+        default=None,
+        description=(
+            "Connection settings of an s3:// bundle (model.uri or the TrainingRun's), "
+            "else the TrainingRun's spec.output.s3, else the operator's."
+        ),
     )
 
     @model_validator(mode="after")

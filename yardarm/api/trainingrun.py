@@ -25,6 +25,7 @@ from yardarm.api.common import (
     validations,
 )
 from yardarm.api.conditions import Condition
+from yardarm.api.dataset import S3Options
 from yardarm.api.uris import StorePrefixURI
 
 Task = Literal["classification", "regression"]
@@ -236,6 +237,9 @@ class OutputSpec(ApiModel):
     uri: StorePrefixURI | None = Field(
         default=None,
         description="Store prefix such as pvc://claim/models or s3://bucket/models; the operator's default when unset.",
+    )
+    s3: S3Options | None = Field(
+        default=None, description="Connection settings of an s3:// store; the operator's when unset."
     )
 
 

@@ -43,11 +43,24 @@ namespace's default account.
     fieldRef:
       fieldPath: metadata.name
 {{- end }}
-{{- if eq .Values.artifacts.type "pvc" }}
+{{- if not (include "yardarm.s3Store" .) }}
 - name: YARDARM_ARTIFACTS_CLAIM
   value: {{ .Values.artifacts.pvc.claimName | quote }}
 - name: YARDARM_DEFAULT_OUTPUT_URI
   value: {{ printf "pvc://%s/yardarm" .Values.artifacts.pvc.claimName | quote }}
+{{- else if .Values.objectStore.embedded.enabled }}
+- name: YARDARM_DEFAULT_OUTPUT_URI
+  value: {{ printf "s3://%s/yardarm" (include "yardarm.s3Bucket" .) | quote }}
+- name: YARDARM_S3_ENDPOINT
+  value: {{ include "yardarm.s3Endpoint" . | quote }}
+- name: YARDARM_S3_REGION
+  value: "us-east-1"
+- name: YARDARM_S3_INSECURE
+  value: "true"
+- name: YARDARM_S3_ADDRESSING
+  value: "path"
+- name: YARDARM_S3_SECRET
+  value: {{ include "yardarm.s3Secret" . | quote }}
 {{- else }}
 - name: YARDARM_DEFAULT_OUTPUT_URI
   value: {{ printf "s3://%s/yardarm" .Values.artifacts.s3.bucket | quote }}
@@ -57,7 +70,18 @@ namespace's default account.
   value: {{ .Values.artifacts.s3.region | quote }}
 - name: YARDARM_S3_INSECURE
   value: {{ .Values.artifacts.s3.insecure | quote }}
+- name: YARDARM_S3_ADDRESSING
+  value: {{ .Values.artifacts.s3.addressing | quote }}
+{{- if eq .Values.artifacts.s3.credentials "defaultChain" }}
+- name: YARDARM_S3_CREDENTIALS
+  value: "chain"
+{{- else }}
 - name: YARDARM_S3_SECRET
   value: {{ include "yardarm.s3Secret" . | quote }}
+{{- end }}
+{{- with include "yardarm.s3CAConfigMap" . }}
+- name: YARDARM_S3_CA_CONFIGMAP
+  value: {{ . | quote }}
+{{- end }}
 {{- end }}
 {{- end }}

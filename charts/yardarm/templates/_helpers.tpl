@@ -74,8 +74,41 @@ app.kubernetes.io/component: operator
 {{- end }}
 {{- end }}
 
+{{/* The ConfigMap holding the S3 endpoint's CA bundle (key ca.crt), or nothing. */}}
+{{- define "yardarm.s3CAConfigMap" -}}
+{{- if .Values.artifacts.s3.caBundleConfigMap }}{{ .Values.artifacts.s3.caBundleConfigMap }}
+{{- else if .Values.artifacts.s3.caBundle }}{{ printf "%s-s3-ca" (include "yardarm.fullname" .) }}
+{{- end }}
+{{- end }}
+
 {{- define "yardarm.s3Secret" -}}
+{{- if .Values.objectStore.embedded.enabled }}
+{{- printf "%s-s3" (include "yardarm.fullname" .) }}
+{{- else }}
 {{- default (printf "%s-s3" (include "yardarm.fullname" .)) .Values.artifacts.s3.existingSecret }}
+{{- end }}
+{{- end }}
+
+{{/* "true" when the artifact store is S3: artifacts.type s3, or the embedded object store. */}}
+{{- define "yardarm.s3Store" -}}
+{{- if or .Values.objectStore.embedded.enabled (eq .Values.artifacts.type "s3") }}true{{ end }}
+{{- end }}
+
+{{- define "yardarm.objectStoreName" -}}
+{{- printf "%s-objectstore" (include "yardarm.fullname" .) }}
+{{- end }}
+
+{{/* The S3 endpoint, bucket and the chart-made Secret's keys: the embedded store's, else artifacts.s3. */}}
+{{- define "yardarm.s3Endpoint" -}}
+{{- if .Values.objectStore.embedded.enabled }}
+{{- printf "http://%s.%s.svc:7070" (include "yardarm.objectStoreName" .) .Release.Namespace }}
+{{- else }}
+{{- .Values.artifacts.s3.endpoint }}
+{{- end }}
+{{- end }}
+
+{{- define "yardarm.s3Bucket" -}}
+{{- if .Values.objectStore.embedded.enabled }}{{ .Values.objectStore.embedded.bucket }}{{ else }}{{ .Values.artifacts.s3.bucket }}{{ end }}
 {{- end }}
 
 {{/* Pod-level security context that PodSecurity "restricted" admits. */}}

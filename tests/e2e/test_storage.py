@@ -1,0 +1,93 @@
+"""Serving from object storage on a real node: each fetch failure fails the rollout within seconds,
+with its own sentence in status and a Warning Event, while the previous revision keeps serving.
+
+Runs when the release uses the embedded S3 store (the demo's default; ``YARDARM_DEMO_STORAGE=pvc``
+skips it). Each case deploys the logreg model, then points ``spec.model`` at something the fetch
+init container cannot serve, with the default ``progressDeadlineSeconds`` (600 s): a rollback
+within :data:`FAST` proves the pod's own reason was read, not the deadline.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import pytest
+
+from tests.e2e.conftest import demo, events
+
+pytestmark = [
+    pytest.mark.timeout(1800),
+    pytest.mark.skipif(demo.STORAGE != "s3", reason="the release uses a PVC (YARDARM_DEMO_STORAGE=pvc)"),
+]
+
+API = "mlops.yardarm.dev/v1alpha1"
+ZERO = "sha256:" + "0" * 64
+#: Seconds from the bad spec to the rollback: the fetch's own failure, far below the 600 s deadline.
+FAST = 120
+
+
+def _cases(release: Any, good: dict[str, Any]) -> dict[str, tuple[dict[str, Any], str]]:
+    """Name → (spec.model, words the reason must contain)."""
+    uri, digest = good["uri"], good["digest"]
+    store = f"{release.release}-objectstore.{release.namespace}.svc:7070"
+    return {
+        "missing": (
+            {"uri": uri.rsplit("/", 1)[0] + "/sha256-" + "0" * 64, "digest": ZERO},
+            "is not in the object store",
+        ),
+        "digest": ({"uri": uri, "digest": ZERO}, "not the pinned"),
+        "credentials": (
+            {"uri": uri, "digest": digest, "s3": {"credentialsSecretRef": {"name": "wrong-s3-keys"}}},
+            "refused the credentials",
+        ),
+        "unreachable": (
+            {"uri": uri, "digest": digest, "s3": {"endpoint": "http://nowhere.invalid:7070", "insecure": True}},
+            "Cannot reach the object store",
+        ),
+        "tls": ({"uri": uri, "digest": digest, "s3": {"endpoint": f"https://{store}"}}, "TLS with the object store"),
+    }
+
+
+@pytest.mark.parametrize("case", ["missing", "digest", "credentials", "unreachable", "tls"])
+def test_a_failed_fetch_fails_the_rollout_in_seconds_with_its_reason(
+    release: Any, logreg_run: dict[str, Any], case: str
+) -> None:
+    good = logreg_run["model"]
+    assert good["uri"].startswith("s3://"), good["uri"]
+    secret = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "wrong-s3-keys"},
+        "stringData": {"AWS_ACCESS_KEY_ID": "nobody", "AWS_SECRET_ACCESS_KEY": "wrong-wrong"},
+    }
+    release.apply(secret)
+    name = f"fetch-{case}"
+    release.apply(
+        {
+            "apiVersion": API,
+            "kind": "ModelDeployment",
+            "metadata": {"name": name},
+            "spec": {"model": {"trainingRunRef": {"name": "iris-logreg-1"}}, "replicas": 1},
+        }
+    )
+    try:
+        demo.serving(release, name, good["digest"], timeout=300)
+        model, words = _cases(release, good)[case]
+        patch = {"spec": {"model": {"trainingRunRef": None, **model}}}
+        started = time.monotonic()
+        release.kubectl(
+            "patch", "modeldeployment", name, "-n", release.namespace, "--type=merge", "-p", json.dumps(patch)
+        )
+        status = demo.rolled_back(release, name, good["digest"], timeout=FAST)
+        assert time.monotonic() - started < FAST
+        failed = max(status["history"], key=lambda r: r["revision"])
+        assert failed["outcome"] == "Failed" and words in failed["reason"], failed
+        assert "progressDeadlineSeconds" not in failed["reason"]
+        warnings = [e for e in events(release, "ModelDeployment", name) if e.get("type") == "Warning"]
+        assert any(e["reason"] == "RolloutFailed" and words in e["message"] for e in warnings), warnings
+        reply = demo.predict_rows(release, demo.NORMAL_ROWS, name=name)  # revision 1 never stopped serving
+        assert [str(x) for x in demo.labels_of(reply)] == [str(c) for c in demo.EXPECTED_CLASSES]
+    finally:
+        release.kubectl("delete", "modeldeployment", name, "-n", release.namespace, "--wait=false")
