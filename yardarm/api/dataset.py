@@ -7,9 +7,18 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from yardarm.api.common import SEED_MAX, ApiModel, SecretKeyReference, cel, validations
+from yardarm.api.common import (
+    SEED_MAX,
+    ApiModel,
+    ObjectName,
+    SecretKeyReference,
+    StringRule,
+    cel,
+    checked_str,
+    validations,
+)
 from yardarm.api.conditions import Condition
-from yardarm.api.uris import BUILTIN_DATASETS, SourceURI
+from yardarm.api.uris import BUILTIN_DATASETS, SourceURI, StorePrefixURI
 
 __all__ = ["BUILTIN_DATASETS", "DataSource", "Dataset", "DatasetSpec", "DatasetStatus", "FeatureSpec"]
 
@@ -21,11 +30,19 @@ FeatureType = Literal["numeric", "categorical"]
 DatasetPhase = Literal["Pending", "Profiling", "Ready", "Failed"]
 
 
+#: A ConfigMap data key, as the API server checks it (a volume item with another key is refused).
+ConfigMapKey = checked_str(
+    StringRule(r"^[-._a-zA-Z0-9]+$", "must be a ConfigMap key: letters, digits, '-', '_' and '.'"),
+    StringRule(r"^\.\.?$", "must not be '.' or '..'", refuse=True),
+    max_length=253,
+)
+
+
 class ConfigMapKeyReference(ApiModel):
     """One key of a ConfigMap in the same namespace."""
 
-    name: str = Field(description="Name of the ConfigMap in the same namespace.", min_length=1, max_length=253)
-    key: str = Field(default="ca.crt", description="Key holding the data.", min_length=1, max_length=253)
+    name: ObjectName = Field(description="Name of the ConfigMap in the same namespace.", min_length=1)
+    key: ConfigMapKey = Field(default="ca.crt", description="Key holding the data.", min_length=1)
 
 
 class S3Options(ApiModel):
@@ -70,11 +87,9 @@ class S3Options(ApiModel):
 class StoreOutput(ApiModel):
     """Where artifacts are written, when not in the operator's default store."""
 
-    uri: str | None = Field(
+    uri: StorePrefixURI | None = Field(
         default=None,
         description="Store prefix such as pvc://claim/models or s3://bucket/models; the operator's default when unset.",
-        max_length=2048,
-        pattern=r"^(pvc://|s3://|file:///).+$",
     )
     s3: S3Options | None = Field(
         default=None, description="Connection settings of an s3:// store; the operator's when unset."
