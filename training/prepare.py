@@ -39,14 +39,18 @@ def _names(columns: list[str], limit: int = 12) -> str:
 
 
 def infer_features(frame: pd.DataFrame, target: str) -> list[FeatureSpec]:
-    """All columns but the target, numeric when pandas parsed them as numbers (not booleans)."""
+    """All columns but the target, numeric when pandas parsed them as numbers (not booleans).
+
+    The names come from the data, not from a manifest, so the CRD's length bounds on declared
+    feature names (which keep CEL costs bounded) do not apply: any name the file holds is kept.
+    """
     out = []
     for column in frame.columns:
         if column == target:
             continue
         dtype = frame[column].dtype
         numeric = pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype)
-        out.append(FeatureSpec(name=str(column), type="numeric" if numeric else "categorical"))
+        out.append(FeatureSpec.model_construct(name=str(column), type="numeric" if numeric else "categorical"))
     return out
 
 

@@ -273,7 +273,7 @@ def run_training(
     with _collect_warnings(caught):
         exported = export_onnx(pipeline, prepared.features, run.task)
     parity = check_parity(
-        exported.model_bytes, prepared.features, x_test, evaluation.predictions, evaluation.reference_values, run.task
+        exported.model_bytes, exported.inputs, x_test, evaluation.predictions, evaluation.reference_values, run.task
     )
     _require_parity(parity, evaluation.metrics)
 

@@ -97,8 +97,8 @@ def bench(rows: int) -> list[dict[str, Any]]:
         reference = pipeline.predict_proba(x_test) if task == "classification" else pipeline.predict(x_test)
         labels = pipeline.predict(x_test)
         parity_s, parity = timed(
-            lambda e=exported, f=prepared.features, x=x_test, lab=labels, r=reference, t=task: check_parity(
-                e.model_bytes, f, x, lab, r, t
+            lambda e=exported, x=x_test, lab=labels, r=reference, t=task: check_parity(
+                e.model_bytes, e.inputs, x, lab, r, t
             )
         )
         out.append(
