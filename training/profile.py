@@ -108,7 +108,7 @@ def profile_bytes(profile: DatasetProfile) -> bytes:
     """Canonical JSON of a profile (sorted keys, camelCase feature summaries as in the API)."""
     data = profile.model_dump(mode="json")
     data["features"] = [s.to_wire() for s in profile.features]
-    return json.dumps(data, sort_keys=True, indent=2).encode() + b"\n"
+    return json.dumps(data, sort_keys=True, indent=2, allow_nan=False).encode() + b"\n"
 
 
 def profile_relpath(digest: str) -> str:

@@ -8,6 +8,7 @@ the same spec on the same data gives the same metrics and the same model bytes.
 
 from __future__ import annotations
 
+import math
 import platform
 import sys
 import warnings
@@ -33,7 +34,13 @@ from yardarm.training.artifacts import put_bundle
 from yardarm.training.bins import prediction_profile, reference_profile
 from yardarm.training.errors import BadInputError, ParityError
 from yardarm.training.export import check_parity, export_onnx
-from yardarm.training.metrics import check_gates, classification_metrics, headline, regression_metrics
+from yardarm.training.metrics import (
+    check_gates,
+    classification_metrics,
+    headline,
+    regression_metrics,
+    require_finite,
+)
 from yardarm.training.pipeline import ESTIMATOR_STEP, build_pipeline, check_grid, make_estimator
 from yardarm.training.prepare import PreparedData, prepare
 from yardarm.training.sources import read_source
@@ -41,6 +48,8 @@ from yardarm.training.specs import coerce_spec
 
 #: More distinct target values than this in a classification task is almost surely a regression target.
 MAX_CLASSES = 200
+#: The fewest test (and training) rows every metric is defined on: r2 and rocAuc need two.
+MIN_SPLIT_ROWS = 2
 #: Distributions recorded in lineage, so an audit can rebuild the environment.
 LIBRARIES = ("yardarm", "scikit-learn", "skl2onnx", "onnx", "onnxruntime", "numpy", "pandas", "pyarrow")
 
@@ -131,11 +140,45 @@ def _regression_target(y: pd.Series) -> np.ndarray:
     return converted.to_numpy(dtype=np.float64)
 
 
+def split_sizes(rows: int, test_fraction: float) -> tuple[int, int]:
+    """``(train, test)`` row counts, as ``train_test_split`` computes them for a float test size."""
+    test = math.ceil(test_fraction * rows)
+    return rows - test, test
+
+
+def rows_needed(test_fraction: float, minimum: int) -> int:
+    """The fewest rows whose split leaves at least ``minimum`` rows on each side."""
+    rows = 2 * minimum
+    while min(split_sizes(rows, test_fraction)) < minimum:
+        rows += 1
+    return rows
+
+
+def check_split_size(rows: int, test_fraction: float, classes: int | None) -> None:
+    """Refuse data too small for a split on which every metric is a number (``SplitFailed``).
+
+    ``classes`` is the class count of a stratified classification (each class needs a row on each
+    side), ``None`` otherwise.
+    """
+    minimum = max(MIN_SPLIT_ROWS, classes or 0)
+    train, test = split_sizes(rows, test_fraction)
+    if min(train, test) >= minimum:
+        return
+    why = f"one per class on each side ({classes} classes, stratified)" if classes else "r2 and rocAuc need two"
+    raise BadInputError(
+        f"The data has {rows} rows: testFraction {test_fraction:g} leaves {test} for testing and {train} for "
+        f"training, but each side needs at least {minimum} ({why}); the data needs at least "
+        f"{rows_needed(test_fraction, minimum)} rows.",
+        reason="SplitFailed",
+    )
+
+
 def _split(
     prepared: PreparedData, labels: np.ndarray, spec: TrainingRunSpec, dataset: DatasetSpec
 ) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray, np.ndarray]:
     split = dataset.split
     stratify = labels if spec.task == "classification" and split.stratify else None
+    check_split_size(len(labels), split.test_fraction, len(np.unique(labels)) if stratify is not None else None)
     try:
         x_train, x_test, y_train, y_test = train_test_split(
             prepared.x, labels, test_size=split.test_fraction, random_state=split.seed, stratify=stratify
@@ -268,6 +311,7 @@ def run_training(
     with _collect_warnings(caught):
         pipeline, params = _fit(run, data_spec, prepared, x_train, y_train)
         evaluation = _evaluate(pipeline, x_test, y_test, run.task)
+    require_finite(evaluation.metrics, len(y_test))
     check_gates(run.quality_gates, evaluation.metrics)
 
     with _collect_warnings(caught):

@@ -29,7 +29,8 @@ OTHER = "__other__"
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # NaN and Infinity are not JSON: a manifest holding one is refused when it is built.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class InputFeature(_Model):
@@ -165,7 +166,7 @@ def bundle_dirname(digest: str) -> str:
 
 def manifest_bytes(manifest: BundleManifest) -> bytes:
     """The canonical bytes of ``bundle.json``: sorted keys, so equal manifests hash equally."""
-    return json.dumps(manifest.model_dump(mode="json"), sort_keys=True, indent=2).encode() + b"\n"
+    return json.dumps(manifest.model_dump(mode="json"), sort_keys=True, indent=2, allow_nan=False).encode() + b"\n"
 
 
 class BundleError(Exception):

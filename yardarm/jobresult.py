@@ -49,6 +49,9 @@ class ExitCode(IntEnum):
 
 
 class _Result(ApiModel):
+    #: Metrics and counts are numbers or absent: NaN/Infinity are refused, so every result is JSON.
+    model_config = ApiModel.model_config | {"allow_inf_nan": False}
+
     ok: bool = Field(description="Whether the Job succeeded.")
     exit_code: int = Field(description="The process exit code, see ExitCode.")
     reason: str = Field(
@@ -86,7 +89,8 @@ _ADAPTER: TypeAdapter[ProfileResult | TrainResult] = TypeAdapter(JobResult)
 
 
 def _dump(result: ProfileResult | TrainResult) -> bytes:
-    return json.dumps(result.to_wire(), separators=(",", ":"), sort_keys=True).encode()
+    # allow_nan=False: a bare NaN is not JSON; the models refuse non-finite numbers before this.
+    return json.dumps(result.to_wire(), separators=(",", ":"), sort_keys=True, allow_nan=False).encode()
 
 
 def _truncate_utf8(text: str, max_bytes: int) -> str:
