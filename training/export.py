@@ -122,6 +122,15 @@ def input_features(features: Sequence[FeatureSpec]) -> list[InputFeature]:
     ]
 
 
+def _canonical_opsets(model: onnx.ModelProto) -> None:
+    """Sort ``opset_import`` by domain: skl2onnx collects the domains in a set, so their order (and
+    the model's bytes) followed the process's hash seed whenever the graph used ``ai.onnx.ml``."""
+    ordered = sorted(((o.domain, o.version) for o in model.opset_import), key=lambda item: item[0])
+    del model.opset_import[:]
+    for domain, version in ordered:
+        model.opset_import.add(domain=domain, version=version)
+
+
 def _rename_outputs(model: onnx.ModelProto, mapping: dict[str, str]) -> None:
     for node in model.graph.node:
         for i, name in enumerate(node.output):
@@ -190,6 +199,7 @@ def export_onnx(pipeline: Pipeline, features: Sequence[FeatureSpec], task: Task)
             raise RuntimeError(f"skl2onnx produced outputs {names}, expected one prediction")
         _rename_outputs(model, {names[0]: LABEL})
         outputs = [LABEL]
+    _canonical_opsets(model)
     graph_inputs = [i.name for i in model.graph.input]
     if graph_inputs != [i.onnx_input for i in inputs]:
         raise RuntimeError(f"skl2onnx renamed the inputs to {graph_inputs}, expected {[i.onnx_input for i in inputs]}")
