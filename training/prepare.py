@@ -99,12 +99,6 @@ def prepare(frame: pd.DataFrame, spec: DatasetSpec) -> PreparedData:
             reason="MissingTargetColumn",
         )
     features = spec.features or infer_features(frame, spec.target)
-    if any(f.name == spec.target for f in features):
-        raise BadInputError(
-            f"The target column {spec.target!r} is also listed in features; a model cannot take its own answer "
-            "as input.",
-            reason="TargetInFeatures",
-        )
     absent = [f.name for f in features if f.name not in columns]
     if absent:
         raise BadInputError(

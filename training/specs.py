@@ -31,7 +31,7 @@ class LoadedSpec:
 def _first_error(exc: ValidationError) -> str:
     error = exc.errors()[0]
     where = ".".join(str(p) for p in error["loc"]) or "(top level)"
-    return f"{where}: {error['msg']}"
+    return f"{where}: {error['msg'].removeprefix('Value error, ')}"
 
 
 def coerce_spec(model: type[M], value: M | Mapping[str, Any], what: str) -> M:

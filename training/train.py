@@ -190,13 +190,31 @@ def _split(
     return x_train.reset_index(drop=True), x_test.reset_index(drop=True), y_train, y_test
 
 
+@dataclass(frozen=True)
+class Plan:
+    """The checked estimator and grid: everything about a spec that can be refused without data."""
+
+    estimator: Any
+    grid: dict[str, list[Any]] | None
+
+
+def plan(spec: TrainingRunSpec, dataset: DatasetSpec) -> Plan:
+    """Build the estimator and grid from the spec, refusing bad parameters before any data is read."""
+    estimator = make_estimator(spec.estimator.kind, spec.estimator.params, spec.task, dataset.split.seed)
+    return Plan(estimator, check_grid(spec.search, estimator, spec.estimator.kind) if spec.search else None)
+
+
 def _fit(
-    spec: TrainingRunSpec, dataset: DatasetSpec, prepared: PreparedData, x_train: pd.DataFrame, y_train: np.ndarray
+    spec: TrainingRunSpec,
+    dataset: DatasetSpec,
+    planned: Plan,
+    prepared: PreparedData,
+    x_train: pd.DataFrame,
+    y_train: np.ndarray,
 ) -> tuple[Pipeline, dict[str, Any]]:
     """Fit the Pipeline (with grid search when asked); return it and the effective estimator params."""
     seed = dataset.split.seed
-    estimator = make_estimator(spec.estimator.kind, spec.estimator.params, spec.task, seed)
-    grid = check_grid(spec.search, estimator, spec.estimator.kind) if spec.search else None
+    estimator, grid = planned.estimator, planned.grid
     pipeline = build_pipeline(prepared.features, x_train, spec.preprocessing, estimator)
     params = dict((spec.estimator.params or {}).items())
     if "random_state" in estimator.get_params(deep=False):
@@ -296,6 +314,7 @@ def run_training(
     if not target_uri:
         raise BadInputError("No output store is given: set spec.output.uri or pass --output.", reason="NoOutput")
     caught: list[str] = []
+    planned = plan(run, data_spec)  # a spec mistake fails in a second, not after the download
 
     data = read_source(data_spec.source, env=env, pvc_mount=pvc_mount)
     if dataset_digest and dataset_digest != data.digest:
@@ -309,7 +328,7 @@ def run_training(
     x_train, x_test, y_train, y_test = _split(prepared, labels, run, data_spec)
 
     with _collect_warnings(caught):
-        pipeline, params = _fit(run, data_spec, prepared, x_train, y_train)
+        pipeline, params = _fit(run, data_spec, planned, prepared, x_train, y_train)
         evaluation = _evaluate(pipeline, x_test, y_test, run.task)
     require_finite(evaluation.metrics, len(y_test))
     check_gates(run.quality_gates, evaluation.metrics)

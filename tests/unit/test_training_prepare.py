@@ -9,6 +9,7 @@ import pytest
 from yardarm.api.dataset import DatasetSpec
 from yardarm.training.errors import BadInputError
 from yardarm.training.prepare import MISSING_CATEGORY, infer_features, prepare
+from yardarm.training.specs import coerce_spec
 
 pytestmark = pytest.mark.unit
 
@@ -77,9 +78,10 @@ def test_empty_data_is_refused() -> None:
 
 
 def test_the_target_cannot_also_be_a_feature() -> None:
-    with pytest.raises(BadInputError, match="also listed in features") as info:
-        prepare(FRAME, spec(features=[{"name": "size"}, {"name": "y"}]))
-    assert info.value.reason == "TargetInFeatures"
+    raw = {"source": {"uri": "file:///data.csv"}, "target": "y", "features": [{"name": "size"}, {"name": "y"}]}
+    with pytest.raises(BadInputError, match="target column must not also be listed in features") as info:
+        coerce_spec(DatasetSpec, raw, "Dataset")
+    assert info.value.reason == "InvalidSpec"
 
 
 def test_a_feature_without_any_value_is_refused() -> None:

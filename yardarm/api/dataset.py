@@ -1,11 +1,14 @@
-"""The Dataset kind: where training data lives, how to read and split it, and what profiling found."""
+"""The Dataset kind: where training data lives, how to read and split it, and what profiling found.
+
+Each CEL rule has a pydantic twin raising the same message, so Jobs refuse what the API server does.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Literal, Self
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from yardarm.api.common import ApiModel, SecretKeyReference, cel, validations
 from yardarm.api.conditions import Condition
@@ -19,6 +22,10 @@ SOURCE_URI_PATTERN = (
 
 FeatureType = Literal["numeric", "categorical"]
 DatasetPhase = Literal["Pending", "Profiling", "Ready", "Failed"]
+
+
+_S3_ONLY = "source.s3 applies only to s3:// URIs"
+_TARGET_IN_FEATURES = "the target column must not also be listed in features"
 
 
 class S3Options(ApiModel):
@@ -42,7 +49,7 @@ class DataSource(ApiModel):
 
     model_config = ApiModel.model_config | {
         "json_schema_extra": validations(
-            cel("!has(self.s3) || self.uri.startsWith('s3://')", "source.s3 applies only to s3:// URIs"),
+            cel("!has(self.s3) || self.uri.startsWith('s3://')", _S3_ONLY),
         )
     }
 
@@ -58,6 +65,12 @@ class DataSource(ApiModel):
         default="csv", description="File format of the data; ignored for builtin:// sources."
     )
     s3: S3Options | None = Field(default=None, description="Connection settings when the uri is s3://.")
+
+    @model_validator(mode="after")
+    def _cel_twins(self) -> Self:
+        if self.s3 is not None and not self.uri.startswith("s3://"):
+            raise ValueError(_S3_ONLY)
+        return self
 
 
 class FeatureSpec(ApiModel):
@@ -84,10 +97,7 @@ class DatasetSpec(ApiModel):
 
     model_config = ApiModel.model_config | {
         "json_schema_extra": validations(
-            cel(
-                "!has(self.features) || self.features.all(f, f.name != self.target)",
-                "the target column must not also be listed in features",
-            ),
+            cel("!has(self.features) || self.features.all(f, f.name != self.target)", _TARGET_IN_FEATURES),
         )
     }
 
@@ -111,6 +121,12 @@ class DatasetSpec(ApiModel):
         ),
     )
     split: SplitSpec = Field(default=SplitSpec(), description="How rows are split into train and test.")
+
+    @model_validator(mode="after")
+    def _cel_twins(self) -> Self:
+        if any(f.name == self.target for f in self.features or ()):
+            raise ValueError(_TARGET_IN_FEATURES)
+        return self
 
 
 class FeatureSummary(ApiModel):

@@ -2,14 +2,17 @@
 
 A TrainingRun is a record of what happened, so its spec is immutable (a CEL rule enforces it):
 to train again, create a new TrainingRun.
+
+Every CEL rule that looks at one object has a pydantic twin (a ``model_validator`` raising the
+same message), so ``yardarm-train`` refuses what the API server refuses, before reading data.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from yardarm.api.common import (
     DIGEST_PATTERN,
@@ -107,26 +110,40 @@ class SearchSpec(ApiModel):
     )
 
 
+_ONE_BOUND = "a quality gate sets exactly one of min or max"
+_GATE_WITH_MAX = "logLoss, rmse and mae are lower-is-better: gate them with max"
+_GATE_WITH_MIN = "accuracy, f1Macro, rocAuc and r2 are higher-is-better: gate them with min"
+_NEEDS_CLASSIFIER = "a classification task needs a classifier estimator"
+_NEEDS_REGRESSOR = "a regression task needs a regressor estimator"
+_GATE_OTHER_TASK = "a quality gate names a metric of another task"
+
+
 class QualityGate(ApiModel):
     """A metric bound on the test split that a model must meet for the run to succeed."""
 
     model_config = ApiModel.model_config | {
+        # A bound of NaN would make every comparison false; JSON cannot carry one anyway.
+        "allow_inf_nan": False,
         "json_schema_extra": validations(
-            cel("has(self.min) != has(self.max)", "a quality gate sets exactly one of min or max"),
-            cel(
-                f"!has(self.min) || !(self.metric in {_cel_list(LOWER_IS_BETTER)})",
-                "logLoss, rmse and mae are lower-is-better: gate them with max",
-            ),
-            cel(
-                f"!has(self.max) || self.metric in {_cel_list(LOWER_IS_BETTER)}",
-                "accuracy, f1Macro, rocAuc and r2 are higher-is-better: gate them with min",
-            ),
-        )
+            cel("has(self.min) != has(self.max)", _ONE_BOUND),
+            cel(f"!has(self.min) || !(self.metric in {_cel_list(LOWER_IS_BETTER)})", _GATE_WITH_MAX),
+            cel(f"!has(self.max) || self.metric in {_cel_list(LOWER_IS_BETTER)}", _GATE_WITH_MIN),
+        ),
     }
 
     metric: MetricName = Field(description="Metric measured on the test split.")
     min: float | None = Field(default=None, description="Lowest acceptable value (higher-is-better metrics).")
     max: float | None = Field(default=None, description="Highest acceptable value (lower-is-better metrics).")
+
+    @model_validator(mode="after")
+    def _cel_twins(self) -> Self:
+        if (self.min is None) == (self.max is None):
+            raise ValueError(_ONE_BOUND)
+        if self.min is not None and self.metric in LOWER_IS_BETTER:
+            raise ValueError(_GATE_WITH_MAX)
+        if self.max is not None and self.metric not in LOWER_IS_BETTER:
+            raise ValueError(_GATE_WITH_MIN)
+        return self
 
 
 class OutputSpec(ApiModel):
@@ -164,17 +181,14 @@ class TrainingRunSpec(ApiModel):
             ),
             cel(
                 f"self.task != 'classification' || self.estimator.kind in {_cel_list(CLASSIFIERS)}",
-                "a classification task needs a classifier estimator",
+                _NEEDS_CLASSIFIER,
             ),
-            cel(
-                f"self.task != 'regression' || self.estimator.kind in {_cel_list(REGRESSORS)}",
-                "a regression task needs a regressor estimator",
-            ),
+            cel(f"self.task != 'regression' || self.estimator.kind in {_cel_list(REGRESSORS)}", _NEEDS_REGRESSOR),
             cel(
                 f"!has(self.qualityGates) || self.qualityGates.all(g, g.metric in "
                 f"(self.task == 'classification' ? {_cel_list(CLASSIFICATION_METRICS)} "
                 f": {_cel_list(REGRESSION_METRICS)}))",
-                "a quality gate names a metric of another task",
+                _GATE_OTHER_TASK,
             ),
         )
     }
@@ -193,6 +207,18 @@ class TrainingRunSpec(ApiModel):
     )
     output: OutputSpec = Field(default=OutputSpec(), description="Where the model bundle is written.")
     job: JobSpec = Field(default=JobSpec(), description="Settings of the training Job.")
+
+    @model_validator(mode="after")
+    def _cel_twins(self) -> Self:
+        # ``self == oldSelf`` (immutability) compares two versions of an object: the API server's alone.
+        if self.task == "classification" and self.estimator.kind not in CLASSIFIERS:
+            raise ValueError(_NEEDS_CLASSIFIER)
+        if self.task == "regression" and self.estimator.kind not in REGRESSORS:
+            raise ValueError(_NEEDS_REGRESSOR)
+        metrics = CLASSIFICATION_METRICS if self.task == "classification" else REGRESSION_METRICS
+        if any(g.metric not in metrics for g in self.quality_gates or ()):
+            raise ValueError(_GATE_OTHER_TASK)
+        return self
 
 
 class TensorSpec(ApiModel):
