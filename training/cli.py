@@ -32,7 +32,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from yardarm.api.trainingrun import ModelInfo, Parity, TensorSpec
-from yardarm.jobresult import TERMINATION_LOG, ExitCode, ProfileResult, TrainResult, encode_result
+from yardarm.jobresult import TERMINATION_LOG, ExitCode, ProfileResult, TrainResult, bounded_warnings, encode_result
 from yardarm.training.errors import BadInputError, JobError
 from yardarm.training.specs import LoadedSpec, parse_spec_json
 from yardarm.training.threads import limit_native_threads
@@ -103,6 +103,8 @@ def _profile(args: argparse.Namespace, env: Mapping[str, str]) -> ProfileResult:
         raise BadInputError("No output store given: pass --output URI or set YARDARM_OUTPUT.", reason="NoOutput")
     outcome = run_profile(loaded.spec, output, env=env, now=creation_time(env))
     profile = outcome.profile
+    for text in profile.warnings:
+        print(f"warning: {text}", file=sys.stderr)
     print(f"Profiled {profile.source_uri}: {profile.rows} rows, {profile.columns} columns, {profile.digest}.")
     return ProfileResult(
         ok=True,
@@ -114,6 +116,7 @@ def _profile(args: argparse.Namespace, env: Mapping[str, str]) -> ProfileResult:
         columns=profile.columns,
         profile_uri=outcome.profile_uri,
         features=profile.features,
+        warnings=bounded_warnings(profile.warnings),
     )
 
 
@@ -148,6 +151,7 @@ def _train(args: argparse.Namespace, env: Mapping[str, str]) -> TrainResult:
         dataset_digest=outcome.dataset_digest,
         metrics=outcome.metrics,
         headline=outcome.headline,
+        warnings=bounded_warnings(outcome.warnings),
         model=ModelInfo(
             uri=outcome.bundle_uri,
             digest=outcome.digest,

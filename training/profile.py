@@ -85,6 +85,8 @@ class DatasetProfile(BaseModel):
     features: list[FeatureSummary]
     reference: ReferenceProfile
     created_at: datetime
+    #: What a person should know about the data (e.g. a column typed from a minority of its values).
+    warnings: list[str] = []
 
 
 def build_profile(
@@ -101,6 +103,7 @@ def build_profile(
         features=summarize(prepared.x, prepared.features, prepared.missing),
         reference=reference_profile(prepared.x, prepared.features),
         created_at=now,
+        warnings=prepared.warnings,
     )
 
 

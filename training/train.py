@@ -70,7 +70,8 @@ class TrainingOutcome:
     headline: str | None
     #: Open Inference Protocol datatype and shape per ONNX output, e.g. {"label": ("INT64", [-1])}.
     output_types: dict[str, tuple[str, list[int]]] = field(default_factory=dict)
-    #: Warnings raised while fitting or exporting (e.g. ConvergenceWarning), for the log.
+    #: What a person should know that did not stop the run: data typing (e.g. a column typed
+    #: categorical from a minority of its values), then library warnings (ConvergenceWarning).
     warnings: list[str] = field(default_factory=list)
 
 
@@ -324,6 +325,7 @@ def run_training(
             reason="DatasetChanged",
         )
     prepared = prepare(data.frame, data_spec)
+    caught.extend(prepared.warnings)
     labels = _classification_target(prepared.y) if run.task == "classification" else _regression_target(prepared.y)
     x_train, x_test, y_train, y_test = _split(prepared, labels, run, data_spec)
 

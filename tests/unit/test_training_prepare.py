@@ -88,3 +88,20 @@ def test_a_feature_without_any_value_is_refused() -> None:
     with pytest.raises(BadInputError, match="'color' have no values at all") as info:
         prepare(FRAME.assign(color=None), spec())
     assert info.value.reason == "EmptyFeature"
+
+
+def test_a_column_typed_categorical_by_a_few_stray_strings_is_warned_about() -> None:
+    values = [str(v) for v in range(200)]
+    values[57] = "seven"
+    frame = pd.DataFrame(
+        {"tenure": values, "plan": ["a", "b"] * 100, "zip": ["x1"] * 150 + ["1"] * 50, "y": [0, 1] * 100}
+    )
+    prepared = prepare(frame, spec())
+    assert [f.type for f in prepared.features] == ["categorical"] * 3  # typing is unchanged: it is a warning
+    assert prepared.warnings == [
+        "Column 'tenure' was typed categorical from 1 of its 200 values: the rest are numbers (first non-number "
+        "'seven' at data row 58); declare it numeric in features to have such values refused, or categorical to "
+        "keep this."
+    ]
+    declared = spec(features=[{"name": "tenure", "type": "categorical"}])
+    assert prepare(frame, declared).warnings == []  # the user said so: nothing to warn about

@@ -160,6 +160,11 @@ class DatasetStatus(ApiModel):
     profile_uri: str | None = Field(default=None, description="Where the full profile (with drift bins) is stored.")
     profiled_at: datetime | None = Field(default=None, description="When profiling finished.")
     message: str | None = Field(default=None, description="Why profiling failed, in one sentence.")
+    warnings: list[str] | None = Field(
+        default=None,
+        description="What profiling noticed without failing, e.g. a column typed categorical from a few stray values.",
+        max_length=5,
+    )
 
 
 class Dataset(ApiModel):

@@ -270,6 +270,11 @@ class TrainingRunStatus(ApiModel):
     model: ModelInfo | None = Field(default=None, description="The exported model bundle.")
     reason: str | None = Field(default=None, description="Why the run failed, as a CamelCase reason.")
     message: str | None = Field(default=None, description="Why the run failed, in one sentence.")
+    warnings: list[str] | None = Field(
+        default=None,
+        description="What the run noticed without failing, e.g. a column typed categorical from a few stray values.",
+        max_length=5,
+    )
 
 
 class TrainingRun(ApiModel):
