@@ -43,6 +43,7 @@ def dataset_status(ds: Mapping[str, Any], job_name: str, outcome: JobOutcome, no
             profileUri=result.profile_uri,
             profiledAt=outcome.completion_time,
             message=None,
+            warnings=result.warnings,
         )
         message = f"{result.rows} rows, {result.columns} columns, digest {(result.digest or '')[:19]}."
         status["conditions"] = summary(old, State.READY, "Profiled", message, generation=gen, now=now)

@@ -84,6 +84,8 @@ def training_status(tr: Mapping[str, Any], job_name: str, outcome: JobOutcome, n
             status["headline"] = result.headline
         if result.dataset_digest:
             status["datasetDigest"] = result.dataset_digest
+        if result.warnings:
+            status["warnings"] = result.warnings
     if outcome.state == "Succeeded" and result is not None and result.model is not None:
         message = f"Trained: {result.headline or 'no headline metric'}; model {result.model.digest[:19]}."
         status.update(

@@ -38,11 +38,12 @@ class ModelLoadError(Exception):
 class Feature:
     """One input feature, as the bundle declares it and the ONNX graph takes it."""
 
-    name: str
+    name: str  # the data's column name: what clients send and metrics report
     position: int  # place in the bundle's feature order
     categorical: bool
     datatype: str  # the bundle's Open Inference Protocol datatype
     onnx_dtype: type
+    onnx_name: str  # the ONNX graph input (bundle.json maps the two)
 
 
 @dataclass(slots=True)
@@ -106,17 +107,19 @@ class Model:
         onnx_inputs = {i.name: i for i in self.session.get_inputs()}
         self.features: list[Feature] = []
         for position, spec in enumerate(manifest.inputs):
-            node = onnx_inputs.get(spec.name)
+            node = onnx_inputs.get(spec.onnx_input)
             if node is None:
-                raise ModelLoadError(f"bundle input {spec.name!r} is not an input of the ONNX graph")
+                raise ModelLoadError(f"bundle input {spec.onnx_input!r} is not an input of the ONNX graph")
             if node.type not in ONNX_TYPES:
                 raise ModelLoadError(f"ONNX input {spec.name!r} has unsupported type {node.type}")
             categorical = spec.type == "categorical"
             if categorical != (node.type == "tensor(string)"):
                 raise ModelLoadError(f"feature {spec.name!r} is {spec.type} but the ONNX input is {node.type}")
-            self.features.append(Feature(spec.name, position, categorical, spec.datatype, ONNX_TYPES[node.type][0]))
+            self.features.append(
+                Feature(spec.name, position, categorical, spec.datatype, ONNX_TYPES[node.type][0], spec.onnx_input)
+            )
         if len(onnx_inputs) != len(self.features):
-            extra = sorted(set(onnx_inputs) - {f.name for f in self.features})
+            extra = sorted(set(onnx_inputs) - {f.onnx_name for f in self.features})
             raise ModelLoadError(f"ONNX inputs {extra} are not declared in the bundle")
         self.feature_names = [f.name for f in self.features]
         self.by_name = {f.name: f for f in self.features}
@@ -134,10 +137,10 @@ class Model:
         for i, feature in enumerate(self.numeric):
             groups.setdefault(feature.onnx_dtype, []).append(i)
         self._groups = [
-            (dtype, np.asarray(cols), [self.numeric[c].name for c in cols]) for dtype, cols in groups.items()
+            (dtype, np.asarray(cols), [self.numeric[c].onnx_name for c in cols]) for dtype, cols in groups.items()
         ]
         self._all_one_group = len(self._groups) == 1 and len(self._groups[0][1]) == len(self.numeric)
-        self._categorical_names = [f.name for f in self.categorical]
+        self._categorical_names = [f.onnx_name for f in self.categorical]
         # ORT cannot bind string tensors, so only all-numeric models use pre-bound inputs.
         self._bindable = not self.categorical
         self._bindings: OrderedDict[int, tuple[ort.IOBinding, list[np.ndarray]]] = OrderedDict()

@@ -28,10 +28,11 @@ import os
 import sys
 import traceback
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 
 from yardarm.api.trainingrun import ModelInfo, Parity, TensorSpec
-from yardarm.jobresult import TERMINATION_LOG, ExitCode, ProfileResult, TrainResult, encode_result
+from yardarm.jobresult import TERMINATION_LOG, ExitCode, ProfileResult, TrainResult, bounded_warnings, encode_result
 from yardarm.training.errors import BadInputError, JobError
 from yardarm.training.specs import LoadedSpec, parse_spec_json
 from yardarm.training.threads import limit_native_threads
@@ -79,6 +80,20 @@ def _load_spec(path: str | None, env_var: str, what: str, env: Mapping[str, str]
     return parse_spec_json(text, what)
 
 
+def creation_time(env: Mapping[str, str]) -> datetime | None:
+    """The time to record in lineage: ``SOURCE_DATE_EPOCH`` when set (reproducible builds'
+    convention), so the same spec and data give the same bundle digest; otherwise now."""
+    text = env.get("SOURCE_DATE_EPOCH")
+    if not text:
+        return None
+    try:
+        return datetime.fromtimestamp(int(text), UTC)
+    except (ValueError, OverflowError, OSError) as exc:
+        raise BadInputError(
+            f"SOURCE_DATE_EPOCH must be whole seconds since 1970, not {text!r}.", reason="InvalidSpec"
+        ) from exc
+
+
 def _profile(args: argparse.Namespace, env: Mapping[str, str]) -> ProfileResult:
     from yardarm.training.profile import run_profile
 
@@ -86,8 +101,10 @@ def _profile(args: argparse.Namespace, env: Mapping[str, str]) -> ProfileResult:
     output = args.output or env.get("YARDARM_OUTPUT")
     if not output:
         raise BadInputError("No output store given: pass --output URI or set YARDARM_OUTPUT.", reason="NoOutput")
-    outcome = run_profile(loaded.spec, output, env=env)
+    outcome = run_profile(loaded.spec, output, env=env, now=creation_time(env))
     profile = outcome.profile
+    for text in profile.warnings:
+        print(f"warning: {text}", file=sys.stderr)
     print(f"Profiled {profile.source_uri}: {profile.rows} rows, {profile.columns} columns, {profile.digest}.")
     return ProfileResult(
         ok=True,
@@ -99,6 +116,7 @@ def _profile(args: argparse.Namespace, env: Mapping[str, str]) -> ProfileResult:
         columns=profile.columns,
         profile_uri=outcome.profile_uri,
         features=profile.features,
+        warnings=bounded_warnings(profile.warnings),
     )
 
 
@@ -115,6 +133,7 @@ def _train(args: argparse.Namespace, env: Mapping[str, str]) -> TrainResult:
         name=args.name or env.get("YARDARM_NAME") or loaded.name,
         namespace=args.namespace or env.get("YARDARM_NAMESPACE") or loaded.namespace,
         env=env,
+        now=creation_time(env),
     )
     manifest = outcome.manifest
     print(f"Trained {manifest.lineage.estimator}: {outcome.headline}; bundle {outcome.digest} at {outcome.bundle_uri}.")
@@ -132,6 +151,7 @@ def _train(args: argparse.Namespace, env: Mapping[str, str]) -> TrainResult:
         dataset_digest=outcome.dataset_digest,
         metrics=outcome.metrics,
         headline=outcome.headline,
+        warnings=bounded_warnings(outcome.warnings),
         model=ModelInfo(
             uri=outcome.bundle_uri,
             digest=outcome.digest,

@@ -16,7 +16,9 @@ themselves within the tolerance (a true tie that float32 may break either way).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import copy
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -38,6 +40,8 @@ TARGET_ML_OPSET = 3
 PARITY_RTOL = 1e-4
 LABEL = "label"
 PROBABILITIES = "probabilities"
+#: A column name skl2onnx keeps as an ONNX input name unchanged (it renames anything else).
+_PLAIN_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 
 
 def _patch_hist_gradient_boosting() -> None:
@@ -75,11 +79,56 @@ class ExportedModel:
     output_types: dict[str, tuple[str, list[int]]]
 
 
+def onnx_input_names(names: Sequence[str]) -> list[str]:
+    """The ONNX graph input name for each column name, in order: unique plain identifiers.
+
+    skl2onnx renames inputs that are not plain identifiers (``mean radius`` → ``mean_radius``) or
+    that clash with an output (``label`` → ``label1``), so the graph's names cannot be the data's.
+    We choose them ourselves: a plain name that is not an output name stays as it is (most data
+    sets, and every bundle written before this mapping existed); anything else is reduced to
+    ``[A-Za-z0-9_]``, prefixed when it would start with a digit, shortened, and numbered when it
+    would repeat a name already taken. The mapping is recorded in ``bundle.json``
+    (``InputFeature.onnx_name``); nobody outside the graph ever sees these names.
+    """
+    reserved = {LABEL, PROBABILITIES}
+    kept = [n if _PLAIN_NAME.fullmatch(n) and n not in reserved else None for n in names]
+    taken = reserved | {n for n in kept if n is not None}
+    out = []
+    for name, plain in zip(names, kept, strict=True):
+        if plain is not None:
+            out.append(plain)
+            continue
+        base = re.sub(r"[^A-Za-z0-9_]+", "_", name).strip("_")[:48] or "feature"
+        base = base if base[0].isalpha() else f"f_{base}"
+        candidate, number = base, 1
+        while candidate in taken:
+            number += 1
+            candidate = f"{base}_{number}"
+        taken.add(candidate)
+        out.append(candidate)
+    return out
+
+
 def input_features(features: Sequence[FeatureSpec]) -> list[InputFeature]:
-    """The manifest's input schema: FP32 for numeric, BYTES (strings) for categorical."""
+    """The manifest's input schema: FP32 for numeric, BYTES (strings) for categorical, with ONNX names."""
     return [
-        InputFeature(name=f.name, type=f.type, datatype="FP32" if f.type == "numeric" else "BYTES") for f in features
+        InputFeature(
+            name=f.name,
+            type=f.type,
+            datatype="FP32" if f.type == "numeric" else "BYTES",
+            onnx_name=onnx_name,
+        )
+        for f, onnx_name in zip(features, onnx_input_names([f.name for f in features]), strict=True)
     ]
+
+
+def _canonical_opsets(model: onnx.ModelProto) -> None:
+    """Sort ``opset_import`` by domain: skl2onnx collects the domains in a set, so their order (and
+    the model's bytes) followed the process's hash seed whenever the graph used ``ai.onnx.ml``."""
+    ordered = sorted(((o.domain, o.version) for o in model.opset_import), key=lambda item: item[0])
+    del model.opset_import[:]
+    for domain, version in ordered:
+        model.opset_import.add(domain=domain, version=version)
 
 
 def _rename_outputs(model: onnx.ModelProto, mapping: dict[str, str]) -> None:
@@ -95,10 +144,36 @@ def _rename_outputs(model: onnx.ModelProto, mapping: dict[str, str]) -> None:
             output.name = mapping[output.name]
 
 
+def _select_by_onnx_names(pipeline: Pipeline, mapping: Mapping[str, str]) -> Pipeline:
+    """The fitted Pipeline with its ColumnTransformer selecting columns by ONNX input names.
+
+    skl2onnx matches the ColumnTransformer's column lists against the graph's input names, and
+    the graph's names are :func:`onnx_input_names`, not the data's. The copy shares every fitted
+    transformer and the estimator (whose ``id`` keys the converter options); only the lists differ.
+    """
+    step, columns = pipeline.steps[0]
+    renamed = copy.copy(columns)
+    renamed.transformers_ = [
+        (name, fitted, [mapping.get(c, c) if isinstance(c, str) else c for c in selected])
+        if isinstance(selected, list)
+        else (name, fitted, selected)
+        for name, fitted, selected in columns.transformers_
+    ]
+    if hasattr(columns, "feature_names_in_"):
+        renamed.feature_names_in_ = np.asarray([mapping.get(c, c) for c in columns.feature_names_in_], dtype=object)
+    return Pipeline([(step, renamed), *pipeline.steps[1:]])
+
+
 def export_onnx(pipeline: Pipeline, features: Sequence[FeatureSpec], task: Task) -> ExportedModel:
-    """Convert a fitted Pipeline; outputs are ``label`` (+ ``probabilities`` for classifiers)."""
+    """Convert a fitted Pipeline; outputs are ``label`` (+ ``probabilities`` for classifiers).
+
+    The Pipeline selects columns by their data names; the graph takes them under
+    :func:`onnx_input_names` (the ColumnTransformer's column lists are matched by position).
+    """
+    inputs = input_features(features)
     initial_types = [
-        (f.name, FloatTensorType([None, 1]) if f.type == "numeric" else StringTensorType([None, 1])) for f in features
+        (i.onnx_input, FloatTensorType([None, 1]) if i.type == "numeric" else StringTensorType([None, 1]))
+        for i in inputs
     ]
     estimator = pipeline.steps[-1][1]
     # Only probabilistic classifiers have a ZipMap to turn off. LinearSVC emits a plain score tensor,
@@ -108,7 +183,7 @@ def export_onnx(pipeline: Pipeline, features: Sequence[FeatureSpec], task: Task)
     if task == "classification":
         options = {id(estimator): {"zipmap": False} if hasattr(estimator, "predict_proba") else {}}
     model = to_onnx(
-        pipeline,
+        _select_by_onnx_names(pipeline, {i.name: i.onnx_input for i in inputs}),
         initial_types=initial_types,
         target_opset={"": TARGET_OPSET, "ai.onnx.ml": TARGET_ML_OPSET},
         options=options,
@@ -124,9 +199,13 @@ def export_onnx(pipeline: Pipeline, features: Sequence[FeatureSpec], task: Task)
             raise RuntimeError(f"skl2onnx produced outputs {names}, expected one prediction")
         _rename_outputs(model, {names[0]: LABEL})
         outputs = [LABEL]
+    _canonical_opsets(model)
+    graph_inputs = [i.name for i in model.graph.input]
+    if graph_inputs != [i.onnx_input for i in inputs]:
+        raise RuntimeError(f"skl2onnx renamed the inputs to {graph_inputs}, expected {[i.onnx_input for i in inputs]}")
     onnx.checker.check_model(model)
     opset = next(o.version for o in model.opset_import if o.domain in ("", "ai.onnx"))
-    return ExportedModel(model.SerializeToString(), input_features(features), outputs, int(opset), _output_types(model))
+    return ExportedModel(model.SerializeToString(), inputs, outputs, int(opset), _output_types(model))
 
 
 #: ONNX element types the exported outputs use, as Open Inference Protocol datatypes.
@@ -147,15 +226,15 @@ def _output_types(model: onnx.ModelProto) -> dict[str, tuple[str, list[int]]]:
     return out
 
 
-def onnx_feeds(x: pd.DataFrame, features: Sequence[FeatureSpec]) -> dict[str, np.ndarray]:
-    """ORT inputs for a frame: float32 columns for numeric features, string columns for categorical."""
+def onnx_feeds(x: pd.DataFrame, inputs: Sequence[InputFeature]) -> dict[str, np.ndarray]:
+    """ORT inputs for a frame (columns by data name, feeds by ONNX name): float32 or strings."""
     return {
-        f.name: (
-            x[[f.name]].to_numpy(dtype=np.float32)
-            if f.type == "numeric"
-            else x[[f.name]].to_numpy(dtype=object).astype(str)
+        i.onnx_input: (
+            x[[i.name]].to_numpy(dtype=np.float32)
+            if i.type == "numeric"
+            else x[[i.name]].to_numpy(dtype=object).astype(str)
         )
-        for f in features
+        for i in inputs
     }
 
 
@@ -169,7 +248,7 @@ def session(model_bytes: bytes) -> ort.InferenceSession:
 
 def check_parity(
     model_bytes: bytes,
-    features: Sequence[FeatureSpec],
+    inputs: Sequence[InputFeature],
     x: pd.DataFrame,
     reference_labels: np.ndarray,
     reference_values: np.ndarray,
@@ -180,7 +259,7 @@ def check_parity(
     ``reference_values`` are scikit-learn's probabilities (or decision scores) for classifiers and
     predictions for regressors; ``reference_labels`` its predicted labels (classifiers).
     """
-    outputs = session(model_bytes).run(None, onnx_feeds(x, features))
+    outputs = session(model_bytes).run(None, onnx_feeds(x, inputs))
     ref = np.asarray(reference_values, dtype=np.float64)
     if task == "classification":
         onnx_labels, onnx_values = np.ravel(outputs[0]), np.asarray(outputs[1], dtype=np.float64)

@@ -7,13 +7,14 @@ since quality gates and status refer to them. ``rocAuc`` is reported for binary 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
 from sklearn import metrics as skm
 
 from yardarm.api.trainingrun import LOWER_IS_BETTER, QualityGate, Task
-from yardarm.training.errors import QualityGateError
+from yardarm.training.errors import BadInputError, QualityGateError
 
 #: The metric a status headline shows per task.
 HEADLINE = {"classification": "accuracy", "regression": "r2"}
@@ -51,8 +52,27 @@ def headline(task: Task, metrics: dict[str, float]) -> str | None:
     return f"{name}={metrics[name]:.3f}" if name in metrics else None
 
 
+def require_finite(metrics: dict[str, float], test_rows: int) -> None:
+    """Refuse a run whose metrics are not all numbers: NaN or infinity is no measurement.
+
+    A NaN would pass every gate (``NaN < min`` is false) and is not JSON, so it must never reach a
+    gate, a termination message or ``bundle.json``. The split already guarantees enough test rows
+    for every metric, so what is left is a model whose predictions are not finite.
+    """
+    bad = sorted(name for name, value in metrics.items() if not math.isfinite(value))
+    if bad:
+        raise BadInputError(
+            f"The metric(s) {', '.join(bad)} are not finite numbers on the {test_rows}-row test split "
+            "(the model's predictions are not finite); check the data's scale or choose another estimator.",
+            reason="MetricNotFinite",
+        )
+
+
 def check_gates(gates: Sequence[QualityGate] | None, metrics: dict[str, float]) -> None:
-    """Raise :class:`QualityGateError` naming the first missed gate, its value and its bound."""
+    """Raise :class:`QualityGateError` naming the first missed gate, its value and its bound.
+
+    A value that is not a finite number never passes: it is ``QualityGateUnmeasurable``.
+    """
     for gate in gates or ():
         value = metrics.get(gate.metric)
         if value is None:
@@ -60,6 +80,13 @@ def check_gates(gates: Sequence[QualityGate] | None, metrics: dict[str, float]) 
                 f"Quality gate on {gate.metric} cannot be checked: the run measured only {', '.join(sorted(metrics))}.",
                 reason="QualityGateUnmeasurable",
                 metrics=metrics,
+            )
+        if not math.isfinite(value):
+            finite = {k: v for k, v in metrics.items() if math.isfinite(v)}
+            raise QualityGateError(
+                f"Quality gate on {gate.metric} cannot be checked: its value is {value}, not a number.",
+                reason="QualityGateUnmeasurable",
+                metrics=finite,
             )
         lower_is_better = gate.metric in LOWER_IS_BETTER
         bound = gate.max if gate.max is not None else gate.min

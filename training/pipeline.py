@@ -102,6 +102,23 @@ def _check_names(kind: str, names: Sequence[str], known: Sequence[str], where: s
             )
 
 
+def _check_booleans(cls: type[BaseEstimator], kind: str, params: Mapping[str, Any], where: str) -> None:
+    """Refuse ``true``/``false`` for a parameter that does not take booleans.
+
+    Python's ``bool`` is an ``int``, so scikit-learn's own checks take ``C: true`` as ``C = 1``;
+    JSON (and the user) keeps them apart. A parameter takes booleans when its constraints say so.
+    """
+    constraints: Mapping[str, Sequence[object]] = getattr(cls, "_parameter_constraints", {})
+    for name, value in params.items():
+        allowed = constraints.get(name)
+        if isinstance(value, bool) and allowed is not None and not any(c in ("boolean", bool) for c in allowed):
+            raise BadInputError(
+                f"{where} sets {name!r} to {str(value).lower()}, but {kind}'s {name} is not a boolean; "
+                "give a number or one of its named options.",
+                reason="InvalidParameter",
+            )
+
+
 def _validate_values(estimator: BaseEstimator, kind: str, where: str) -> None:
     validate = getattr(estimator, "_validate_params", None)
     if validate is None:
@@ -119,6 +136,7 @@ def make_estimator(kind: str, params: Mapping[str, Any] | None, task: Task, seed
     params = dict(params or {})
     known = list(cls().get_params(deep=False))
     _check_names(kind, list(params), known, "estimator.params")
+    _check_booleans(cls, kind, params, "estimator.params")
     if "random_state" in known and "random_state" not in params:
         params["random_state"] = seed
     try:
@@ -144,6 +162,9 @@ def check_grid(search: SearchSpec, estimator: BaseEstimator, kind: str) -> dict[
         )
     known = list(estimator.get_params(deep=False))
     _check_names(kind, list(search.grid), known, "search.grid")
+    for name, values in search.grid.items():
+        for value in values:
+            _check_booleans(type(estimator), kind, {name: value}, "search.grid")
     names = list(search.grid)
     for combo in itertools.product(*(search.grid[n] for n in names)):
         trial = estimator.__class__(**{**estimator.get_params(deep=False), **dict(zip(names, combo, strict=True))})

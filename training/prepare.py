@@ -8,7 +8,7 @@ encoding the ONNX model takes at serving time.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -31,6 +31,8 @@ class PreparedData:
     dropped_rows: int
     #: Missing feature values per column before any drop (for the profile).
     missing: dict[str, int]
+    #: Things about the data a person should know that do not stop the run (see mixed_type_warnings).
+    warnings: list[str] = field(default_factory=list)
 
 
 def _names(columns: list[str], limit: int = 12) -> str:
@@ -39,14 +41,44 @@ def _names(columns: list[str], limit: int = 12) -> str:
 
 
 def infer_features(frame: pd.DataFrame, target: str) -> list[FeatureSpec]:
-    """All columns but the target, numeric when pandas parsed them as numbers (not booleans)."""
+    """All columns but the target, numeric when pandas parsed them as numbers (not booleans).
+
+    The names come from the data, not from a manifest, so the CRD's length bounds on declared
+    feature names (which keep CEL costs bounded) do not apply: any name the file holds is kept.
+    """
     out = []
     for column in frame.columns:
         if column == target:
             continue
         dtype = frame[column].dtype
         numeric = pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype)
-        out.append(FeatureSpec(name=str(column), type="numeric" if numeric else "categorical"))
+        out.append(FeatureSpec.model_construct(name=str(column), type="numeric" if numeric else "categorical"))
+    return out
+
+
+def mixed_type_warnings(frame: pd.DataFrame, features: list[FeatureSpec]) -> list[str]:
+    """Warn about inferred categorical columns whose values are mostly numbers.
+
+    One stray string (``"seven"``, ``"n/a"``) makes pandas read a whole column as text, so the
+    column is typed categorical from a minority of its values and the model one-hot encodes
+    thousands of distinct numbers — quietly, and badly. It is not an error (a ZIP code column is
+    numbers that are categories), so it is a warning with what to do about it.
+    """
+    out = []
+    for f in features:
+        if f.type != "categorical":
+            continue
+        column = frame[f.name]
+        present = column.notna().to_numpy()
+        numbers = pd.to_numeric(column, errors="coerce").notna().to_numpy() & present
+        others = present & ~numbers
+        if numbers.sum() > others.sum() > 0:
+            row = int(np.flatnonzero(others)[0])
+            out.append(
+                f"Column {f.name!r} was typed categorical from {int(others.sum())} of its {int(present.sum())} values: "
+                f"the rest are numbers (first non-number {column.iloc[row]!r} at data row {row + 1}); declare it "
+                "numeric in features to have such values refused, or categorical to keep this."
+            )
     return out
 
 
@@ -95,12 +127,7 @@ def prepare(frame: pd.DataFrame, spec: DatasetSpec) -> PreparedData:
             reason="MissingTargetColumn",
         )
     features = spec.features or infer_features(frame, spec.target)
-    if any(f.name == spec.target for f in features):
-        raise BadInputError(
-            f"The target column {spec.target!r} is also listed in features; a model cannot take its own answer "
-            "as input.",
-            reason="TargetInFeatures",
-        )
+    warnings = [] if spec.features else mixed_type_warnings(frame, features)
     absent = [f.name for f in features if f.name not in columns]
     if absent:
         raise BadInputError(
@@ -142,4 +169,6 @@ def prepare(frame: pd.DataFrame, spec: DatasetSpec) -> PreparedData:
         raise BadInputError(
             "No rows are left after dropping rows with a missing target or missing features.", reason="EmptyData"
         )
-    return PreparedData(features=list(features), x=x, y=y, dropped_rows=int((~keep).sum()), missing=missing)
+    return PreparedData(
+        features=list(features), x=x, y=y, dropped_rows=int((~keep).sum()), missing=missing, warnings=warnings
+    )

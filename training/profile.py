@@ -85,6 +85,8 @@ class DatasetProfile(BaseModel):
     features: list[FeatureSummary]
     reference: ReferenceProfile
     created_at: datetime
+    #: What a person should know about the data (e.g. a column typed from a minority of its values).
+    warnings: list[str] = []
 
 
 def build_profile(
@@ -101,6 +103,7 @@ def build_profile(
         features=summarize(prepared.x, prepared.features, prepared.missing),
         reference=reference_profile(prepared.x, prepared.features),
         created_at=now,
+        warnings=prepared.warnings,
     )
 
 
@@ -108,7 +111,7 @@ def profile_bytes(profile: DatasetProfile) -> bytes:
     """Canonical JSON of a profile (sorted keys, camelCase feature summaries as in the API)."""
     data = profile.model_dump(mode="json")
     data["features"] = [s.to_wire() for s in profile.features]
-    return json.dumps(data, sort_keys=True, indent=2).encode() + b"\n"
+    return json.dumps(data, sort_keys=True, indent=2, allow_nan=False).encode() + b"\n"
 
 
 def profile_relpath(digest: str) -> str:

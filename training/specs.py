@@ -31,7 +31,7 @@ class LoadedSpec:
 def _first_error(exc: ValidationError) -> str:
     error = exc.errors()[0]
     where = ".".join(str(p) for p in error["loc"]) or "(top level)"
-    return f"{where}: {error['msg']}"
+    return f"{where}: {error['msg'].removeprefix('Value error, ')}"
 
 
 def coerce_spec(model: type[M], value: M | Mapping[str, Any], what: str) -> M:
@@ -44,14 +44,23 @@ def coerce_spec(model: type[M], value: M | Mapping[str, Any], what: str) -> M:
         raise BadInputError(f"The {what} spec is invalid at {_first_error(exc)}.", reason="InvalidSpec") from exc
 
 
+def _no_constant(name: str) -> object:
+    raise ValueError(f"{name} is not a JSON number")
+
+
 def parse_spec_json(text: str, what: str) -> LoadedSpec:
-    """Parse spec JSON; a whole resource object is unwrapped to its ``spec``."""
+    """Parse spec JSON strictly (Python's parser takes ``NaN``; the API server does not).
+
+    A whole resource object is unwrapped to its ``spec``.
+    """
     try:
-        data = json.loads(text)
+        data = json.loads(text, parse_constant=_no_constant)
     except json.JSONDecodeError as exc:
         raise BadInputError(
             f"The {what} spec is not valid JSON: {exc.msg} at line {exc.lineno}.", reason="InvalidSpec"
         ) from exc
+    except ValueError as exc:
+        raise BadInputError(f"The {what} spec is not valid JSON: {exc}.", reason="InvalidSpec") from exc
     if not isinstance(data, dict):
         raise BadInputError(f"The {what} spec must be a JSON object.", reason="InvalidSpec")
     if "spec" in data and ("kind" in data or "metadata" in data):

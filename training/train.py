@@ -8,6 +8,7 @@ the same spec on the same data gives the same metrics and the same model bytes.
 
 from __future__ import annotations
 
+import math
 import platform
 import sys
 import warnings
@@ -33,7 +34,13 @@ from yardarm.training.artifacts import put_bundle
 from yardarm.training.bins import prediction_profile, reference_profile
 from yardarm.training.errors import BadInputError, ParityError
 from yardarm.training.export import check_parity, export_onnx
-from yardarm.training.metrics import check_gates, classification_metrics, headline, regression_metrics
+from yardarm.training.metrics import (
+    check_gates,
+    classification_metrics,
+    headline,
+    regression_metrics,
+    require_finite,
+)
 from yardarm.training.pipeline import ESTIMATOR_STEP, build_pipeline, check_grid, make_estimator
 from yardarm.training.prepare import PreparedData, prepare
 from yardarm.training.sources import read_source
@@ -41,6 +48,8 @@ from yardarm.training.specs import coerce_spec
 
 #: More distinct target values than this in a classification task is almost surely a regression target.
 MAX_CLASSES = 200
+#: The fewest test (and training) rows every metric is defined on: r2 and rocAuc need two.
+MIN_SPLIT_ROWS = 2
 #: Distributions recorded in lineage, so an audit can rebuild the environment.
 LIBRARIES = ("yardarm", "scikit-learn", "skl2onnx", "onnx", "onnxruntime", "numpy", "pandas", "pyarrow")
 
@@ -61,7 +70,8 @@ class TrainingOutcome:
     headline: str | None
     #: Open Inference Protocol datatype and shape per ONNX output, e.g. {"label": ("INT64", [-1])}.
     output_types: dict[str, tuple[str, list[int]]] = field(default_factory=dict)
-    #: Warnings raised while fitting or exporting (e.g. ConvergenceWarning), for the log.
+    #: What a person should know that did not stop the run: data typing (e.g. a column typed
+    #: categorical from a minority of its values), then library warnings (ConvergenceWarning).
     warnings: list[str] = field(default_factory=list)
 
 
@@ -131,11 +141,45 @@ def _regression_target(y: pd.Series) -> np.ndarray:
     return converted.to_numpy(dtype=np.float64)
 
 
+def split_sizes(rows: int, test_fraction: float) -> tuple[int, int]:
+    """``(train, test)`` row counts, as ``train_test_split`` computes them for a float test size."""
+    test = math.ceil(test_fraction * rows)
+    return rows - test, test
+
+
+def rows_needed(test_fraction: float, minimum: int) -> int:
+    """The fewest rows whose split leaves at least ``minimum`` rows on each side."""
+    rows = 2 * minimum
+    while min(split_sizes(rows, test_fraction)) < minimum:
+        rows += 1
+    return rows
+
+
+def check_split_size(rows: int, test_fraction: float, classes: int | None) -> None:
+    """Refuse data too small for a split on which every metric is a number (``SplitFailed``).
+
+    ``classes`` is the class count of a stratified classification (each class needs a row on each
+    side), ``None`` otherwise.
+    """
+    minimum = max(MIN_SPLIT_ROWS, classes or 0)
+    train, test = split_sizes(rows, test_fraction)
+    if min(train, test) >= minimum:
+        return
+    why = f"one per class on each side ({classes} classes, stratified)" if classes else "r2 and rocAuc need two"
+    raise BadInputError(
+        f"The data has {rows} rows: testFraction {test_fraction:g} leaves {test} for testing and {train} for "
+        f"training, but each side needs at least {minimum} ({why}); the data needs at least "
+        f"{rows_needed(test_fraction, minimum)} rows.",
+        reason="SplitFailed",
+    )
+
+
 def _split(
     prepared: PreparedData, labels: np.ndarray, spec: TrainingRunSpec, dataset: DatasetSpec
 ) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray, np.ndarray]:
     split = dataset.split
     stratify = labels if spec.task == "classification" and split.stratify else None
+    check_split_size(len(labels), split.test_fraction, len(np.unique(labels)) if stratify is not None else None)
     try:
         x_train, x_test, y_train, y_test = train_test_split(
             prepared.x, labels, test_size=split.test_fraction, random_state=split.seed, stratify=stratify
@@ -147,13 +191,31 @@ def _split(
     return x_train.reset_index(drop=True), x_test.reset_index(drop=True), y_train, y_test
 
 
+@dataclass(frozen=True)
+class Plan:
+    """The checked estimator and grid: everything about a spec that can be refused without data."""
+
+    estimator: Any
+    grid: dict[str, list[Any]] | None
+
+
+def plan(spec: TrainingRunSpec, dataset: DatasetSpec) -> Plan:
+    """Build the estimator and grid from the spec, refusing bad parameters before any data is read."""
+    estimator = make_estimator(spec.estimator.kind, spec.estimator.params, spec.task, dataset.split.seed)
+    return Plan(estimator, check_grid(spec.search, estimator, spec.estimator.kind) if spec.search else None)
+
+
 def _fit(
-    spec: TrainingRunSpec, dataset: DatasetSpec, prepared: PreparedData, x_train: pd.DataFrame, y_train: np.ndarray
+    spec: TrainingRunSpec,
+    dataset: DatasetSpec,
+    planned: Plan,
+    prepared: PreparedData,
+    x_train: pd.DataFrame,
+    y_train: np.ndarray,
 ) -> tuple[Pipeline, dict[str, Any]]:
     """Fit the Pipeline (with grid search when asked); return it and the effective estimator params."""
     seed = dataset.split.seed
-    estimator = make_estimator(spec.estimator.kind, spec.estimator.params, spec.task, seed)
-    grid = check_grid(spec.search, estimator, spec.estimator.kind) if spec.search else None
+    estimator, grid = planned.estimator, planned.grid
     pipeline = build_pipeline(prepared.features, x_train, spec.preprocessing, estimator)
     params = dict((spec.estimator.params or {}).items())
     if "random_state" in estimator.get_params(deep=False):
@@ -253,6 +315,7 @@ def run_training(
     if not target_uri:
         raise BadInputError("No output store is given: set spec.output.uri or pass --output.", reason="NoOutput")
     caught: list[str] = []
+    planned = plan(run, data_spec)  # a spec mistake fails in a second, not after the download
 
     data = read_source(data_spec.source, env=env, pvc_mount=pvc_mount)
     if dataset_digest and dataset_digest != data.digest:
@@ -262,18 +325,20 @@ def run_training(
             reason="DatasetChanged",
         )
     prepared = prepare(data.frame, data_spec)
+    caught.extend(prepared.warnings)
     labels = _classification_target(prepared.y) if run.task == "classification" else _regression_target(prepared.y)
     x_train, x_test, y_train, y_test = _split(prepared, labels, run, data_spec)
 
     with _collect_warnings(caught):
-        pipeline, params = _fit(run, data_spec, prepared, x_train, y_train)
+        pipeline, params = _fit(run, data_spec, planned, prepared, x_train, y_train)
         evaluation = _evaluate(pipeline, x_test, y_test, run.task)
+    require_finite(evaluation.metrics, len(y_test))
     check_gates(run.quality_gates, evaluation.metrics)
 
     with _collect_warnings(caught):
         exported = export_onnx(pipeline, prepared.features, run.task)
     parity = check_parity(
-        exported.model_bytes, prepared.features, x_test, evaluation.predictions, evaluation.reference_values, run.task
+        exported.model_bytes, exported.inputs, x_test, evaluation.predictions, evaluation.reference_values, run.task
     )
     _require_parity(parity, evaluation.metrics)
 

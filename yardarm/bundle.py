@@ -29,16 +29,30 @@ OTHER = "__other__"
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # NaN and Infinity are not JSON: a manifest holding one is refused when it is built.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class InputFeature(_Model):
-    """One input column, in the order the model expects it."""
+    """One input column, in the order the model expects it.
+
+    ``name`` is the column's name in the data, exactly — what clients send (V2 tensor names, V1
+    object keys) and what metrics and drift report. ``onnx_name`` is the ONNX graph's input for it:
+    a column name may hold anything a data file allows (spaces, ``/``, unicode, ``label``), while
+    the graph's names are plain identifiers (see ``yardarm.training.export.onnx_input_names``).
+    This field is the one place the two are mapped; ``None`` (older bundles) means the same name.
+    """
 
     name: str
     type: Literal["numeric", "categorical"]
     #: Open Inference Protocol datatype a client sends: FP32/FP64/INT64 for numeric, BYTES for categorical.
     datatype: Literal["FP32", "FP64", "INT64", "BYTES"]
+    onnx_name: str | None = None
+
+    @property
+    def onnx_input(self) -> str:
+        """The ONNX graph input that takes this feature."""
+        return self.name if self.onnx_name is None else self.onnx_name
 
 
 class NumericBins(_Model):
@@ -156,7 +170,7 @@ def bundle_dirname(digest: str) -> str:
 
 def manifest_bytes(manifest: BundleManifest) -> bytes:
     """The canonical bytes of ``bundle.json``: sorted keys, so equal manifests hash equally."""
-    return json.dumps(manifest.model_dump(mode="json"), sort_keys=True, indent=2).encode() + b"\n"
+    return json.dumps(manifest.model_dump(mode="json"), sort_keys=True, indent=2, allow_nan=False).encode() + b"\n"
 
 
 class BundleError(Exception):

@@ -25,6 +25,9 @@ from yardarm.api.trainingrun import ModelInfo
 TERMINATION_MESSAGE_LIMIT = 4096
 #: Where Kubernetes reads the termination message from by default.
 TERMINATION_LOG = "/dev/termination-log"
+#: Warnings a result carries at most, and the UTF-8 bytes of each (the full text is in the log).
+MAX_WARNINGS = 5
+MAX_WARNING_BYTES = 400
 
 
 class ExitCode(IntEnum):
@@ -49,12 +52,18 @@ class ExitCode(IntEnum):
 
 
 class _Result(ApiModel):
+    #: Metrics and counts are numbers or absent: NaN/Infinity are refused, so every result is JSON.
+    model_config = ApiModel.model_config | {"allow_inf_nan": False}
+
     ok: bool = Field(description="Whether the Job succeeded.")
     exit_code: int = Field(description="The process exit code, see ExitCode.")
     reason: str = Field(
         description="CamelCase reason, usable as a condition reason.", pattern=r"^[A-Za-z][A-Za-z0-9]*$"
     )
     message: str = Field(default="", description="One sentence a person can act on.")
+    warnings: list[str] | None = Field(
+        default=None, description="What a person should know that did not stop the Job (data typing, convergence)."
+    )
     truncated: bool = Field(default=False, description="Some fields were left out to fit the 4 KiB limit.")
 
 
@@ -86,7 +95,8 @@ _ADAPTER: TypeAdapter[ProfileResult | TrainResult] = TypeAdapter(JobResult)
 
 
 def _dump(result: ProfileResult | TrainResult) -> bytes:
-    return json.dumps(result.to_wire(), separators=(",", ":"), sort_keys=True).encode()
+    # allow_nan=False: a bare NaN is not JSON; the models refuse non-finite numbers before this.
+    return json.dumps(result.to_wire(), separators=(",", ":"), sort_keys=True, allow_nan=False).encode()
 
 
 def _truncate_utf8(text: str, max_bytes: int) -> str:
@@ -97,11 +107,20 @@ def _truncate_utf8(text: str, max_bytes: int) -> str:
     return data[: max(0, max_bytes)].decode(errors="ignore")
 
 
+def bounded_warnings(warnings: list[str]) -> list[str] | None:
+    """The first :data:`MAX_WARNINGS` warnings, each cut to :data:`MAX_WARNING_BYTES`; ``None`` when none."""
+    out = []
+    for text in warnings[:MAX_WARNINGS]:
+        cut = _truncate_utf8(text, MAX_WARNING_BYTES - 3)
+        out.append(text if cut == text else cut + "…")
+    return out or None
+
+
 def encode_result(result: ProfileResult | TrainResult, limit: int = TERMINATION_MESSAGE_LIMIT) -> bytes:
     """Compact JSON of ``result`` that always fits in ``limit`` bytes and always parses.
 
-    Bulky optional fields go first (feature summaries, then model inputs/outputs), then the
-    message is shortened; ``truncated`` says that something was left out. The full record is in
+    Bulky optional fields go first (feature summaries, then model inputs/outputs, then warnings),
+    then the message is shortened; ``truncated`` says that something was left out. The full record is in
     the store (profile.json or bundle.json), so nothing is lost for good.
     """
     data = _dump(result)
@@ -114,6 +133,10 @@ def encode_result(result: ProfileResult | TrainResult, limit: int = TERMINATION_
         current = current.model_copy(
             update={"model": current.model.model_copy(update={"inputs": None, "outputs": None})}
         )
+    data = _dump(current)
+    if len(data) <= limit:
+        return data
+    current = current.model_copy(update={"warnings": None})
     data = _dump(current)
     if len(data) <= limit:
         return data

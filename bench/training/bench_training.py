@@ -5,13 +5,22 @@ Measures, per estimator: profiling (read + digest + validate + summary + bins + 
 the test split. Prints a Markdown table (pasted into docs/training.md).
 
     .venv/bin/python bench/training/bench_training.py [--rows 100000] [--repeat 1]
+
+``--memory`` measures instead the peak resident memory of ``yardarm-train profile`` and
+``yardarm-train train`` processes on an all-numeric table (20 float features and a binary target,
+as CSV) per row count, against the in-memory size of its numeric data (rows x 20 x 8 bytes):
+
+    .venv/bin/python bench/training/bench_training.py --memory [--memory-rows 100000 1000000]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -97,8 +106,8 @@ def bench(rows: int) -> list[dict[str, Any]]:
         reference = pipeline.predict_proba(x_test) if task == "classification" else pipeline.predict(x_test)
         labels = pipeline.predict(x_test)
         parity_s, parity = timed(
-            lambda e=exported, f=prepared.features, x=x_test, lab=labels, r=reference, t=task: check_parity(
-                e.model_bytes, f, x, lab, r, t
+            lambda e=exported, x=x_test, lab=labels, r=reference, t=task: check_parity(
+                e.model_bytes, e.inputs, x, lab, r, t
             )
         )
         out.append(
@@ -117,11 +126,113 @@ def bench(rows: int) -> list[dict[str, Any]]:
     return out
 
 
+MEMORY_FEATURES = 20
+TRAIN_CLI = Path(sys.executable).with_name("yardarm-train")
+
+
+def numeric_csv(path: Path, rows: int, seed: int = 0, chunk: int = 100_000) -> None:
+    """``rows`` x 20 normal floats (full precision, as real exports are) and a binary target, in chunks."""
+    rng = np.random.default_rng(seed)
+    weights = rng.normal(size=MEMORY_FEATURES)
+    with path.open("w") as handle:
+        for start in range(0, rows, chunk):
+            x = rng.normal(size=(min(chunk, rows - start), MEMORY_FEATURES))
+            frame = pd.DataFrame(x, columns=[f"x{i}" for i in range(MEMORY_FEATURES)])
+            frame["y"] = (x @ weights + rng.normal(size=len(x)) > 0).astype(int)
+            frame.to_csv(handle, index=False, header=start == 0)
+
+
+def peak_rss_mib(args: list[str], env: dict[str, str]) -> tuple[float, float, str]:
+    """Peak RSS (MiB) and wall seconds of one child process, from ``wait4``'s rusage; and its stderr tail."""
+    start = time.perf_counter()
+    process = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    assert process.stderr is not None
+    err = process.stderr.read()
+    _, status, usage = os.wait4(process.pid, 0)
+    process.returncode = os.waitstatus_to_exitcode(status)
+    if process.returncode != 0:
+        raise RuntimeError(f"{args[:2]} exited {process.returncode}: {err[-2000:]}")
+    return usage.ru_maxrss / 1024, time.perf_counter() - start, err.strip().splitlines()[-1] if err.strip() else ""
+
+
+def bench_memory(row_counts: list[int]) -> list[dict[str, float]]:
+    """Peak RSS of the profile and train processes per row count, and of a process that only imports."""
+    env = {**os.environ, "YARDARM_RESULT_PATH": os.devnull}
+    imports = "import yardarm.training.cli, yardarm.training.train, yardarm.training.profile"
+    baseline, _, _ = peak_rss_mib([sys.executable, "-c", imports], env)
+    out = []
+    with tempfile.TemporaryDirectory(prefix="yardarm-bench-mem-") as tmp:
+        root = Path(tmp)
+        for rows in row_counts:
+            csv = root / f"numeric-{rows}.csv"
+            numeric_csv(csv, rows)
+            dataset = {"source": {"uri": csv.as_uri()}, "target": "y"}
+            spec = {
+                "datasetRef": {"name": "numeric"},
+                "task": "classification",
+                "estimator": {"kind": "LogisticRegression"},
+            }
+            (root / "ds.json").write_text(json.dumps(dataset))
+            (root / "tr.json").write_text(json.dumps(spec))
+            store = (root / "store").as_uri()
+            profile, profile_s, _ = peak_rss_mib(
+                [str(TRAIN_CLI), "profile", "--spec", str(root / "ds.json"), "--output", store], env
+            )
+            train, train_s, _ = peak_rss_mib(
+                [
+                    str(TRAIN_CLI),
+                    "train",
+                    "--spec",
+                    str(root / "tr.json"),
+                    "--dataset-spec",
+                    str(root / "ds.json"),
+                    "--output",
+                    store,
+                ],
+                env,
+            )
+            out.append(
+                {
+                    "rows": rows,
+                    "csv_mib": csv.stat().st_size / 2**20,
+                    "numeric_mib": rows * MEMORY_FEATURES * 8 / 2**20,
+                    "baseline": baseline,
+                    "profile": profile,
+                    "profile_s": profile_s,
+                    "train": train,
+                    "train_s": train_s,
+                }
+            )
+            csv.unlink()
+    return out
+
+
+def print_memory(results: list[dict[str, float]]) -> None:
+    print(f"imports alone (the baseline every process pays): {results[0]['baseline']:.0f} MiB peak RSS")
+    print()
+    print(
+        "| rows | CSV MiB | numeric data MiB (float64) | profile peak MiB | train peak MiB "
+        "| train peak - imports MiB | (train - imports) / numeric | profile s | train s |"
+    )
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for r in results:
+        above = r["train"] - r["baseline"]
+        print(
+            f"| {r['rows']:,} | {r['csv_mib']:.0f} | {r['numeric_mib']:.0f} | {r['profile']:.0f} | {r['train']:.0f} "
+            f"| {above:.0f} | {above / r['numeric_mib']:.2f} | {r['profile_s']:.1f} | {r['train_s']:.1f} |"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--threads", type=int, default=0, help="OpenMP/BLAS threads (default: as yardarm-train)")
+    parser.add_argument("--memory", action="store_true", help="measure peak RSS per row count instead")
+    parser.add_argument("--memory-rows", type=int, nargs="+", default=[100_000, 1_000_000])
     args = parser.parse_args()
+    if args.memory:
+        print_memory(bench_memory(args.memory_rows))
+        return
     from threadpoolctl import threadpool_limits
 
     from yardarm.training.threads import thread_budget

@@ -209,3 +209,40 @@ def test_a_wide_profile_result_is_truncated_to_fit_the_termination_message(tmp_p
     assert result.truncated and result.features is None and result.rows == 1797
     full = json.loads(Path(str(result.profile_uri).removeprefix("file://")).read_text())
     assert len(full["features"]) == 64
+
+
+@pytest.mark.parametrize(
+    ("overrides", "reason", "fragment"),
+    [
+        ({"estimator": {"kind": "LogisticRegression", "params": {"C": True}}}, "InvalidParameter", "not a boolean"),
+        (
+            {"qualityGates": [{"metric": "accuracy", "min": 0.5, "max": 0.9}]},
+            "InvalidSpec",
+            "exactly one of min or max",
+        ),
+        ({"qualityGates": [{"metric": "r2", "min": 0.5}]}, "InvalidSpec", "a metric of another task"),
+        ({"estimator": {"kind": "Ridge"}}, "InvalidSpec", "needs a classifier estimator"),
+        ({"search": {"grid": {"C": [1.0, False]}}}, "InvalidParameter", "not a boolean"),
+    ],
+)
+def test_spec_mistakes_the_crd_refuses_exit_2_before_any_data_is_read(
+    tmp_path: Path, overrides: dict[str, object], reason: str, fragment: str
+) -> None:
+    missing = {"source": {"uri": (tmp_path / "not-there.csv").as_uri()}, "target": "y"}  # reading it would exit 3
+    result = tmp_path / "result.json"
+    code = cli.main(
+        [
+            "train",
+            "--spec",
+            write(tmp_path / "tr.json", run_spec(**overrides)),
+            "--dataset-spec",
+            write(tmp_path / "ds.json", missing),
+            "--output",
+            (tmp_path / "store").as_uri(),
+            "--result-path",
+            str(result),
+        ],
+        env={},
+    )
+    decoded = decode_result(result.read_bytes())
+    assert code == ExitCode.BAD_INPUT and decoded.reason == reason and fragment in decoded.message

@@ -210,7 +210,7 @@ def test_a_training_job_carries_specs_below_the_linux_limit() -> None:
         ({"metric": "accuracy", "min": 1.5}, "accuracy is between 0 and 1"),
         ({"metric": "rocAuc", "min": -0.1}, "rocAuc is between 0 and 1"),
         ({"metric": "logLoss", "max": -1}, "logLoss is at least 0"),
-        ({"metric": "accuracy", "max": 0.9}, "gate higher-is-better metrics with min"),
+        ({"metric": "accuracy", "max": 0.9}, "higher-is-better: gate them with min"),
     ],
 )
 def test_a_gate_outside_its_metric_range_is_refused(gate: dict[str, Any], words: str) -> None:

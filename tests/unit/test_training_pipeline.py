@@ -80,3 +80,14 @@ def test_tree_models_skip_scaling_so_float32_export_cannot_flip_splits() -> None
     )
     assert "scale" not in dict(tree.steps[0][1].transformers[0][1].steps)
     assert "scale" in dict(linear.steps[0][1].transformers[0][1].steps)
+
+
+def test_booleans_are_not_numbers_but_boolean_parameters_take_them() -> None:
+    with pytest.raises(BadInputError, match=r"sets 'C' to true, but LogisticRegression's C is not a boolean") as info:
+        make_estimator("LogisticRegression", {"C": True}, "classification", 0)
+    assert info.value.reason == "InvalidParameter"
+    assert make_estimator("LogisticRegression", {"fit_intercept": False}, "classification", 0).fit_intercept is False
+    assert make_estimator("HistGradientBoostingClassifier", {"early_stopping": True}, "classification", 0)
+    estimator = make_estimator("RandomForestClassifier", {}, "classification", 0)
+    with pytest.raises(BadInputError, match=r"search.grid sets 'max_depth' to false"):
+        check_grid(SearchSpec(grid={"max_depth": [3, False]}), estimator, "RandomForestClassifier")

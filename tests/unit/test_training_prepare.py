@@ -6,9 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from yardarm.api.dataset import DatasetSpec, FeatureSpec
+from yardarm.api.dataset import DatasetSpec
 from yardarm.training.errors import BadInputError
 from yardarm.training.prepare import MISSING_CATEGORY, infer_features, prepare
+from yardarm.training.specs import coerce_spec
 
 pytestmark = pytest.mark.unit
 
@@ -77,16 +78,36 @@ def test_empty_data_is_refused() -> None:
 
 
 def test_the_target_cannot_also_be_a_feature() -> None:
-    # The API types (and the CRD) refuse it; the runtime still guards a spec that bypassed them.
+    # The API types (and the CRD) refuse it; the CLI validates through them (next test).
     with pytest.raises(ValueError, match="must not also be listed in features"):
         spec(features=[{"name": "size"}, {"name": "y"}])
-    unchecked = spec().model_copy(update={"features": [FeatureSpec(name="size"), FeatureSpec(name="y")]})
-    with pytest.raises(BadInputError, match="also listed in features") as info:
-        prepare(FRAME, unchecked)
-    assert info.value.reason == "TargetInFeatures"
+
+
+def test_the_cli_refuses_a_target_listed_in_features_as_an_invalid_spec() -> None:
+    raw = {"source": {"uri": "file:///data.csv"}, "target": "y", "features": [{"name": "size"}, {"name": "y"}]}
+    with pytest.raises(BadInputError, match="target column must not also be listed in features") as info:
+        coerce_spec(DatasetSpec, raw, "Dataset")
+    assert info.value.reason == "InvalidSpec"
 
 
 def test_a_feature_without_any_value_is_refused() -> None:
     with pytest.raises(BadInputError, match="'color' have no values at all") as info:
         prepare(FRAME.assign(color=None), spec())
     assert info.value.reason == "EmptyFeature"
+
+
+def test_a_column_typed_categorical_by_a_few_stray_strings_is_warned_about() -> None:
+    values = [str(v) for v in range(200)]
+    values[57] = "seven"
+    frame = pd.DataFrame(
+        {"tenure": values, "plan": ["a", "b"] * 100, "zip": ["x1"] * 150 + ["1"] * 50, "y": [0, 1] * 100}
+    )
+    prepared = prepare(frame, spec())
+    assert [f.type for f in prepared.features] == ["categorical"] * 3  # typing is unchanged: it is a warning
+    assert prepared.warnings == [
+        "Column 'tenure' was typed categorical from 1 of its 200 values: the rest are numbers (first non-number "
+        "'seven' at data row 58); declare it numeric in features to have such values refused, or categorical to "
+        "keep this."
+    ]
+    declared = spec(features=[{"name": "tenure", "type": "categorical"}])
+    assert prepare(frame, declared).warnings == []  # the user said so: nothing to warn about

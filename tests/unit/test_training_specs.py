@@ -45,3 +45,11 @@ def test_canonical_csv_is_stable() -> None:
 
     frame = pd.DataFrame({"a": [0.1, 1 / 3], "b": [1, 2]})
     assert canonical_csv(frame) == b"a,b\n0.1,1\n0.3333333333333333,2\n"
+
+
+@pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity"])
+def test_nan_and_infinity_are_not_json_and_are_refused(constant: str) -> None:
+    text = json.dumps(SPEC)[:-1] + f', "qualityGates": [{{"metric": "accuracy", "min": {constant}}}]}}'
+    with pytest.raises(BadInputError, match=f"{constant} is not a JSON number") as info:
+        parse_spec_json(text, "TrainingRun")
+    assert info.value.reason == "InvalidSpec"

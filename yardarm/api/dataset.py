@@ -1,4 +1,7 @@
-"""The Dataset kind: where training data lives, how to read and split it, and what profiling found."""
+"""The Dataset kind: where training data lives, how to read and split it, and what profiling found.
+
+Each CEL rule has a pydantic twin raising the same message, so Jobs refuse what the API server does.
+"""
 
 from __future__ import annotations
 
@@ -82,6 +85,12 @@ class S3Options(ApiModel):
         default=None,
         description="path (host/bucket/key), virtual (bucket.host/key) or auto (virtual on AWS, path elsewhere).",
     )
+
+    @model_validator(mode="after")
+    def _one_credential_source(self) -> S3Options:
+        if self.credentials_secret_ref is not None and self.default_credential_chain:
+            raise ValueError("set s3.credentialsSecretRef or s3.defaultCredentialChain, not both")
+        return self
 
 
 class StoreOutput(ApiModel):
@@ -237,6 +246,11 @@ class DatasetStatus(ApiModel):
     profile_uri: str | None = Field(default=None, description="Where the full profile (with drift bins) is stored.")
     profiled_at: datetime | None = Field(default=None, description="When profiling finished.")
     message: str | None = Field(default=None, description="Why profiling failed, in one sentence.")
+    warnings: list[str] | None = Field(
+        default=None,
+        description="What profiling noticed without failing, e.g. a column typed categorical from a few stray values.",
+        max_length=5,
+    )
 
 
 class Dataset(ApiModel):

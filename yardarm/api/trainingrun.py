@@ -2,6 +2,9 @@
 
 A TrainingRun is a record of what happened, so its spec is immutable (a CEL rule enforces it):
 to train again, create a new TrainingRun.
+
+Every CEL rule that looks at one object has a pydantic twin (a ``model_validator`` raising the
+same message), so ``yardarm-train`` refuses what the API server refuses, before reading data.
 """
 
 from __future__ import annotations
@@ -195,22 +198,26 @@ def _range_words(low: float | None, high: float | None) -> str:
     return f"is at most {high:g}: a gate above that can never be met"
 
 
+_ONE_BOUND = "a quality gate sets exactly one of min or max"
+_GATE_WITH_MAX = "logLoss, rmse and mae are lower-is-better: gate them with max"
+_GATE_WITH_MIN = "accuracy, f1Macro, rocAuc and r2 are higher-is-better: gate them with min"
+_NEEDS_CLASSIFIER = "a classification task needs a classifier estimator"
+_NEEDS_REGRESSOR = "a regression task needs a regressor estimator"
+_GATE_OTHER_TASK = "a quality gate names a metric of another task"
+
+
 class QualityGate(ApiModel):
     """A metric bound on the test split that a model must meet for the run to succeed."""
 
     model_config = ApiModel.model_config | {
+        # A bound of NaN would make every comparison false; JSON cannot carry one anyway.
+        "allow_inf_nan": False,
         "json_schema_extra": validations(
-            cel("has(self.min) != has(self.max)", "a quality gate sets exactly one of min or max"),
-            cel(
-                f"!has(self.min) || !(self.metric in {_cel_list(LOWER_IS_BETTER)})",
-                "logLoss, rmse and mae are lower-is-better: gate them with max",
-            ),
-            cel(
-                f"!has(self.max) || self.metric in {_cel_list(LOWER_IS_BETTER)}",
-                "accuracy, f1Macro, rocAuc and r2 are higher-is-better: gate them with min",
-            ),
+            cel("has(self.min) != has(self.max)", _ONE_BOUND),
+            cel(f"!has(self.min) || !(self.metric in {_cel_list(LOWER_IS_BETTER)})", _GATE_WITH_MAX),
+            cel(f"!has(self.max) || self.metric in {_cel_list(LOWER_IS_BETTER)}", _GATE_WITH_MIN),
             *_range_rules(),
-        )
+        ),
     }
 
     metric: MetricName = Field(description="Metric measured on the test split.")
@@ -220,9 +227,11 @@ class QualityGate(ApiModel):
     @model_validator(mode="after")
     def _consistent(self) -> QualityGate:
         if (self.min is None) == (self.max is None):
-            raise ValueError("a quality gate sets exactly one of min or max")
-        if (self.max is not None) != (self.metric in LOWER_IS_BETTER):
-            raise ValueError(f"{self.metric}: gate higher-is-better metrics with min, lower-is-better ones with max")
+            raise ValueError(_ONE_BOUND)
+        if self.min is not None and self.metric in LOWER_IS_BETTER:
+            raise ValueError(_GATE_WITH_MAX)
+        if self.max is not None and self.metric not in LOWER_IS_BETTER:
+            raise ValueError(_GATE_WITH_MIN)
         low, high = METRIC_RANGES[self.metric]
         bound = self.min if self.min is not None else self.max
         assert bound is not None
@@ -267,17 +276,14 @@ class TrainingRunSpec(ApiModel):
             ),
             cel(
                 f"self.task != 'classification' || self.estimator.kind in {_cel_list(CLASSIFIERS)}",
-                "a classification task needs a classifier estimator",
+                _NEEDS_CLASSIFIER,
             ),
-            cel(
-                f"self.task != 'regression' || self.estimator.kind in {_cel_list(REGRESSORS)}",
-                "a regression task needs a regressor estimator",
-            ),
+            cel(f"self.task != 'regression' || self.estimator.kind in {_cel_list(REGRESSORS)}", _NEEDS_REGRESSOR),
             cel(
                 f"!has(self.qualityGates) || self.qualityGates.all(g, g.metric in "
                 f"(self.task == 'classification' ? {_cel_list(CLASSIFICATION_METRICS)} "
                 f": {_cel_list(REGRESSION_METRICS)}))",
-                "a quality gate names a metric of another task",
+                _GATE_OTHER_TASK,
             ),
         )
     }
@@ -299,12 +305,13 @@ class TrainingRunSpec(ApiModel):
 
     @model_validator(mode="after")
     def _runnable(self) -> TrainingRunSpec:
-        task_kinds = CLASSIFIERS if self.task == "classification" else REGRESSORS
-        if self.estimator.kind not in task_kinds:
-            raise ValueError(f"a {self.task} task needs a {'classifier' if task_kinds is CLASSIFIERS else 'regressor'}")
+        if self.task == "classification" and self.estimator.kind not in CLASSIFIERS:
+            raise ValueError(_NEEDS_CLASSIFIER)
+        if self.task == "regression" and self.estimator.kind not in REGRESSORS:
+            raise ValueError(_NEEDS_REGRESSOR)
         metrics = CLASSIFICATION_METRICS if self.task == "classification" else REGRESSION_METRICS
         if any(g.metric not in metrics for g in self.quality_gates or []):
-            raise ValueError("a quality gate names a metric of another task")
+            raise ValueError(_GATE_OTHER_TASK)
         size = len(json.dumps(self.to_wire(), separators=(",", ":")))
         if size > SPEC_MAX_BYTES:
             raise ValueError(
@@ -363,6 +370,11 @@ class TrainingRunStatus(ApiModel):
     model: ModelInfo | None = Field(default=None, description="The exported model bundle.")
     reason: str | None = Field(default=None, description="Why the run failed, as a CamelCase reason.")
     message: str | None = Field(default=None, description="Why the run failed, in one sentence.")
+    warnings: list[str] | None = Field(
+        default=None,
+        description="What the run noticed without failing, e.g. a column typed categorical from a few stray values.",
+        max_length=5,
+    )
 
 
 class TrainingRun(ApiModel):
