@@ -73,7 +73,7 @@ class Traffic:
         iris = load_iris()
         self.cluster = cluster
         self.rows = [[float(v) for v in row] for row in iris.data]
-        self.labels = [int(t) for t in iris.target]
+        self.labels = [str(iris.target_names[t]) for t in iris.target]
         self.sd = [float(s) for s in iris.data.std(axis=0)]
         self.random = random.Random(seed)
         self.feedback_codes: dict[int, int] = {}
@@ -152,9 +152,8 @@ def test_healthy_traffic_near_min_samples_is_never_judged_degraded(watched: Any)
         stamp = _evaluated_at(status)
         if stamp is not None and stamp not in seen:
             seen.add(stamp)
-            text = " ".join(
-                [status.get("message") or ""] + [c.get("message") or "" for c in status.get("checks") or []]
-            )
+            checks = status.get("checks") or []
+            text = " ".join([status.get("message") or ""] + [c.get("message") or "" for c in checks])
             assert "scrape" not in text, status  # whole metric pages from every pod, every round
             assert not (status.get("verdict") or {}).get("degraded"), status
             assert status.get("phase") != "Degraded", status
