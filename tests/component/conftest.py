@@ -39,12 +39,14 @@ class TrainedBundle(NamedTuple):
     manifest: BundleManifest | None = None
 
 
-def _train_bundle(store: Path, dataset: str, task: str, estimator: str, params: dict[str, object]) -> TrainedBundle:
+def _train_bundle(
+    store: Path, dataset: str, task: str, estimator: str, params: dict[str, object], source: str | None = None
+) -> TrainedBundle:
     from yardarm.training.train import run_training
 
     outcome = run_training(
         {"datasetRef": {"name": dataset}, "task": task, "estimator": {"kind": estimator, "params": params}},
-        {"source": {"uri": f"builtin://{dataset}"}, "target": "target"},
+        {"source": {"uri": source or f"builtin://{dataset}"}, "target": "target"},
         store,
         name=f"{dataset}-fixture",
         namespace="default",
@@ -61,8 +63,25 @@ def bundle_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def iris_bundle(bundle_store: Path) -> TrainedBundle:
-    """LogisticRegression on iris: 4 FP32 inputs (sepal_length_cm, …), classes "0", "1", "2"."""
+    """LogisticRegression on iris: 4 FP32 inputs (sepal_length_cm, …), classes "setosa", "versicolor",
+    "virginica" (the graph's label output is a string tensor)."""
     return _train_bundle(bundle_store, "iris", "classification", "LogisticRegression", {"max_iter": 500})
+
+
+@pytest.fixture(scope="session")
+def iris_int_bundle(bundle_store: Path, tmp_path_factory: pytest.TempPathFactory) -> TrainedBundle:
+    """The same model on a CSV whose target is 0, 1, 2: the graph emits INT64 labels, which serving
+    answers as the bundle's class labels "0", "1", "2"."""
+    from sklearn.datasets import load_iris
+
+    from yardarm.training.sources import builtin_frame
+
+    frame = builtin_frame("iris").assign(target=load_iris().target)
+    path = tmp_path_factory.mktemp("iris-int") / "iris.csv"
+    frame.to_csv(path, index=False)
+    return _train_bundle(
+        bundle_store, "iris-int", "classification", "LogisticRegression", {"max_iter": 500}, source=f"file://{path}"
+    )
 
 
 @pytest.fixture(scope="session")

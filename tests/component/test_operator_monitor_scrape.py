@@ -178,7 +178,7 @@ def test_evaluation_goes_from_pass_to_fail_on_shifted_traffic_and_inconclusive_o
     drift = next(c for c in second.status.checks or [] if c.name == "drift")
     assert "petal_length_cm" in (drift.message or "")
     assert second.status.consecutive_failures == 1
-    assert second.status.phase == "Healthy"  # one failing evaluation is not yet a verdict
+    assert second.status.phase == "Failing"  # one failing evaluation is not yet a verdict
 
     send(server, rows(shift=4.0))
     again = scrape(server)
@@ -290,11 +290,11 @@ def test_accuracy_from_real_feedback_passes_then_fails_when_labels_disagree(serv
                     for n, v in zip(names, row, strict=True)
                 ]
                 request_id = f"{'w' if wrong else 'r'}-{i}"
-                assert (
-                    client.post("/v2/models/iris/infer", json={"id": request_id, "inputs": inputs}).status_code == 200
-                )
-                label = str((target + 1) % 3) if wrong else str(target)
-                answer = client.post("/v2/models/iris/feedback", json={"id": request_id, "label": label})
+                reply = client.post("/v2/models/iris/infer", json={"id": request_id, "inputs": inputs})
+                assert reply.status_code == 200, reply.text
+                feedback_id = reply.json()["parameters"]["feedback_id"]
+                label = str(iris.target_names[(target + 1) % 3 if wrong else target])
+                answer = client.post("/v2/models/iris/feedback", json={"id": feedback_id, "label": label})
                 assert answer.status_code == 200, answer.text
 
     def accuracy(before: Snapshot, after: Snapshot) -> Any:

@@ -691,7 +691,7 @@ def test_a_generic_client_builds_working_requests_from_the_metadata_alone(
     diabetes_server: Server,
     iris: tuple[str, Path],
     diabetes: tuple[str, Path],
-    iris_bundle: tuple[Path, str],
+    iris_int_bundle: tuple[Path, str],
     binary: bool,
 ) -> None:
     triton = pytest.importorskip("tritonclient.http")
@@ -710,7 +710,7 @@ def test_a_generic_client_builds_working_requests_from_the_metadata_alone(
     (expected,) = reference(diabetes[1], rows)
     np.testing.assert_allclose(result.as_numpy("label"), expected, rtol=1e-6)
     # All-numeric classifier whose graph emits integer classes: labels are BYTES, as declared.
-    directory, digest = iris_bundle[:2]
+    directory, digest = iris_int_bundle[:2]
     manifest, _ = read_bundle(directory)
     rows = [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3], [5.9, 3.0, 4.2, 1.5]]
     columns = {f.name: [row[j] for row in rows] for j, f in enumerate(manifest.inputs)}
@@ -808,8 +808,8 @@ def test_fuzzed_binary_tensor_bodies_never_get_a_server_error(iris_server: Serve
     assert response.status_code in (200, 400), response.text
 
 
-def test_integer_class_values_come_back_as_the_bundles_class_labels(iris_bundle: tuple[Path, str]) -> None:
-    directory, digest = iris_bundle[:2]
+def test_integer_class_values_come_back_as_the_bundles_class_labels(iris_int_bundle: tuple[Path, str]) -> None:
+    directory, digest = iris_int_bundle[:2]
     manifest, _ = read_bundle(directory)
     names = [f.name for f in manifest.inputs]
     rows = [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3], [5.9, 3.0, 4.2, 1.5]]
