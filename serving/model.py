@@ -17,7 +17,7 @@ import onnxruntime as ort
 from yardarm.bundle import BundleManifest
 
 #: ONNX tensor type → (numpy dtype, Open Inference Protocol datatype).
-ONNX_TYPES: dict[str, tuple[type, str]] = {
+ONNX_TYPES: dict[str, tuple[type[np.generic], str]] = {
     "tensor(float)": (np.float32, "FP32"),
     "tensor(double)": (np.float64, "FP64"),
     "tensor(int64)": (np.int64, "INT64"),
@@ -42,7 +42,7 @@ class Feature:
     position: int  # place in the bundle's feature order
     categorical: bool
     datatype: str  # the bundle's Open Inference Protocol datatype
-    onnx_dtype: type
+    onnx_dtype: type[np.generic]
     onnx_name: str  # the ONNX graph input (bundle.json maps the two)
 
 
@@ -133,7 +133,7 @@ class Model:
         self.numeric_column = {f.name: i for i, f in enumerate(self.numeric)}
         self.categorical_column = {f.name: i for i, f in enumerate(self.categorical)}
         # Numeric features grouped by ONNX dtype, so a batch is cast once per group, not per feature.
-        groups: dict[type, list[int]] = {}
+        groups: dict[type[np.generic], list[int]] = {}
         for i, feature in enumerate(self.numeric):
             groups.setdefault(feature.onnx_dtype, []).append(i)
         self._groups = [
@@ -279,7 +279,7 @@ class Model:
             return None
         probabilities = outputs.get(self.probabilities_output) if self.probabilities_output else None
         if probabilities is not None and probabilities.ndim == 2 and probabilities.shape[1] == len(self._position):
-            index = probabilities.argmax(axis=1)
+            index: np.ndarray = probabilities.argmax(axis=1)  # numpy types argmax(axis=...) as Any
             wrong = self._class_array[index] != label
             if not wrong.any():
                 return index
