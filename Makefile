@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: dev deps test unit lint format crds demo clean
+.PHONY: dev deps test unit lint format generate crds demo clean
 
 ## dev: create the virtualenv and install Yardarm editable with every extra
 dev: $(VENV)/.installed
@@ -44,9 +44,15 @@ format: dev
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-## crds: regenerate crds/ and charts/yardarm/crds/ from the API types
-crds: dev
+## generate: every generated file, from its one source: CRDs and docs/api.md (yardarm/api), the
+## chart's RBAC (operator/rbac.py), the Argo CD health checks (gitops/argocd/health/health.lua).
+## Unit and component tests fail, naming this target, when any of them is stale.
+generate: dev
 	$(BIN)/yardarm crds
+	$(BIN)/python hack/tools/chart_rbac.py
+	$(BIN)/python hack/tools/argocd.py
+
+crds: generate
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info

@@ -439,7 +439,7 @@ def deploy(cluster: Cluster, run: dict[str, Any]) -> dict[str, Any]:
 
 #: One iris flower of each class (setosa, versicolor, virginica) and the label a good model gives.
 NORMAL_ROWS = [[5.1, 3.5, 1.4, 0.2], [6.2, 2.9, 4.3, 1.3], [7.7, 3.0, 6.1, 2.3], [5.0, 3.4, 1.5, 0.2]]
-EXPECTED_CLASSES = [0, 1, 2, 0]
+EXPECTED_CLASSES = ["setosa", "versicolor", "virginica", "setosa"]
 #: The same flowers with petals far longer and wider than any in the training data.
 SHIFTED_ROWS = [[r[0], r[1], r[2] + 3.0, r[3] + 2.0] for r in NORMAL_ROWS]
 

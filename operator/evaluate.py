@@ -636,12 +636,20 @@ def judge(
         phase = "Degraded"
         message = f"Degraded: {verdict.reason}"
     elif failing:
-        phase = "Healthy"
+        phase = "Failing"
         details = "; ".join(f"{c.name}: {c.message}" for c in checks if c.result == "Fail")
         message = (
             f"{', '.join(failing)} failing: {failures} of {spec.failure_threshold} consecutive failing windows"
             f"{overlap} ({details})"
         )
+    elif failures:
+        # Passing (or inconclusive) now, but a failing window still counts: the phase says so, so
+        # that Healthy always means "no failing window in a row".
+        phase = "Failing"
+        why = "overlaps the last counted one" if not counted else "was inconclusive"
+        message = f"{failures} of {spec.failure_threshold} consecutive failing windows; the latest window {why}"
+        if inconclusive:
+            message += " (" + "; ".join(f"{c.name}: {c.message}" for c in checks if c.result == "Inconclusive") + ")"
     elif inconclusive:
         phase = "Inconclusive"
         message = "; ".join(f"{c.name}: {c.message}" for c in checks if c.result == "Inconclusive")

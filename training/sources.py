@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from minio.error import S3Error
 
@@ -56,7 +57,13 @@ def builtin_frame(name: str) -> pd.DataFrame:
         )
     bunch = getattr(datasets, f"load_{name}")(as_frame=True)
     features = bunch.data.rename(columns=sanitize_name)
-    return features.assign(**{BUILTIN_TARGET: bunch.target.to_numpy()})
+    target = bunch.target.to_numpy()
+    names = getattr(bunch, "target_names", None)
+    if names is not None and all(isinstance(n, str) for n in names):
+        # Classes by name (iris predicts "setosa", not "0"): what a person reads in predictions,
+        # feedback and metrics. digits has no names beyond its integers and keeps them.
+        target = np.asarray(names, dtype=object)[target]
+    return features.assign(**{BUILTIN_TARGET: target})
 
 
 def canonical_csv(frame: pd.DataFrame) -> bytes:

@@ -6,7 +6,7 @@ One Lua script serves all four kinds. Argo CD wants it per kind, either as a fil
 ``argocd-cm`` ConfigMap; this script writes both, and ``tests/unit/test_argocd_health.py`` fails
 when they drift from the source.
 
-    python hack/tools/argocd.py
+    make generate          # or: python hack/tools/argocd.py
 """
 
 from __future__ import annotations

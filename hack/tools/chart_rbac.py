@@ -5,7 +5,7 @@ The operator's permissions are data next to the code that makes the calls; the c
 generated files with ``.Files.Get``. ``tests/component/test_chart_rbac.py`` fails when the files
 drift from the module, and when the rendered (Cluster)Roles differ from ``rbac.role(...)``.
 
-    python hack/tools/chart_rbac.py
+    make generate          # or: python hack/tools/chart_rbac.py
 """
 
 from __future__ import annotations

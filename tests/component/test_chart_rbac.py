@@ -41,7 +41,7 @@ def roles(values: dict[str, Any] | None, kind: str) -> list[dict[str, Any]]:
 
 def test_generated_rule_files_match_operator_rbac() -> None:
     for path, content in _tool("chart_rbac").rendered().items():
-        assert path.read_text() == content, f"{path} is stale: run python hack/tools/chart_rbac.py"
+        assert path.read_text() == content, f"{path} is stale: run `make generate`"
 
 
 def test_cluster_wide_mode_renders_the_operators_cluster_role(helm: None) -> None:

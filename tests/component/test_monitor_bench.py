@@ -84,3 +84,12 @@ def test_power_on_a_half_sd_shift_of_three_features_at_500_rows() -> None:
     # At a true power of 90 %, fewer than this many detections happen with probability < 0.1 %.
     least = next(k for k in range(windows + 1) if binom_cdf(k, windows, 0.9) >= 1e-3)
     assert tally.failing >= least, f"{tally.failing} of {windows} shifted windows caught"
+
+
+@pytest.mark.parametrize(("example", "windows"), [("iris", WINDOWS), ("drift", WINDOWS), ("diabetes", 50)])
+def test_each_shipped_example_monitor_holds_the_target_at_its_min_samples(example: str, windows: int) -> None:
+    """The drift checks of examples/<example>/monitor.yaml, as shipped, on undrifted windows of minSamples rows."""
+    spec = bench.example_spec(example)
+    tally = bench.example_rates(example, spec.min_samples, windows, np.random.default_rng(11))
+    assert tally.inconclusive < windows  # at minSamples the example's checks can decide
+    assert tally.failing <= most_alarms(windows)

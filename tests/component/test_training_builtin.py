@@ -40,7 +40,8 @@ def test_iris_bundle_is_complete_and_onnx_reproduces_sklearn(iris_bundle) -> Non
         "petal_width_cm",
     ]
     assert {f.datatype for f in manifest.inputs} == {"FP32"}
-    assert manifest.outputs == ["label", "probabilities"] and manifest.class_labels == ["0", "1", "2"]
+    assert manifest.outputs == ["label", "probabilities"]
+    assert manifest.class_labels == ["setosa", "versicolor", "virginica"]
     assert set(manifest.metrics) == {"accuracy", "f1Macro", "logLoss"} and manifest.metrics["accuracy"] > 0.85
     assert manifest.parity.passed and manifest.parity.label_agreement == 1.0 and manifest.opset == 17
     assert manifest.lineage.dataset_uri == "builtin://iris" and manifest.lineage.dataset_digest.startswith("sha256:")
@@ -51,7 +52,7 @@ def test_iris_bundle_is_complete_and_onnx_reproduces_sklearn(iris_bundle) -> Non
     assert isinstance(manifest.profile.features[0].bins, NumericBins)
     predictions = manifest.profile.predictions
     assert predictions is not None and isinstance(predictions.bins, CategoricalBins)
-    assert predictions.bins.categories == ["0", "1", "2", OTHER]
+    assert predictions.bins.categories == ["setosa", "versicolor", "virginica", OTHER]
     assert predictions.rows == 30
 
     session = ort.InferenceSession(model)

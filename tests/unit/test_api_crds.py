@@ -37,12 +37,12 @@ def _schema(kind: str) -> dict[str, Any]:
 def test_crds_on_disk_match_the_types(repo_root: Path, directory: str) -> None:
     rendered = render_crds()
     on_disk = {p.name: p.read_text() for p in (repo_root / directory).glob("*.yaml")}
-    assert on_disk == rendered, f"{directory}/ is stale: run `make crds`"
+    assert on_disk == rendered, f"{directory}/ is stale: run `make generate`"
 
 
 def test_api_reference_on_disk_matches_the_types(repo_root: Path) -> None:
     assert (repo_root / API_REFERENCE).read_text() == render_api_reference(), (
-        f"{API_REFERENCE} is stale: run `make crds`"
+        f"{API_REFERENCE} is stale: run `make generate`"
     )
 
 

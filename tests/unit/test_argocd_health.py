@@ -76,7 +76,7 @@ STALLED = cond("Stalled", "True", "BadModel", "bundle digest mismatch")
 
 def test_generated_files_match_the_source_script() -> None:
     for path, content in _generator().rendered().items():
-        assert path.read_text() == content, f"{path} is stale: run python hack/tools/argocd.py"
+        assert path.read_text() == content, f"{path} is stale: run `make generate`"
 
 
 def test_argocd_cm_patch_carries_one_key_per_kind() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -240,8 +241,10 @@ def test_too_few_samples_is_inconclusive_and_never_a_failure() -> None:
     previous = MonitorStatus(consecutive_failures=2, verdict={"degraded": False, "revision": 1, "digest": D1})
     outcome = run(s, ZERO, FEW, previous=previous)
     assert [c.result for c in outcome.status.checks] == ["Inconclusive", "Inconclusive"]
-    assert outcome.status.phase == "Inconclusive"
-    assert outcome.status.consecutive_failures == 2  # unchanged: neither confirms nor refutes
+    # The count is unchanged (neither confirmed nor refuted), and the phase says it still stands.
+    assert outcome.status.phase == "Failing"
+    assert "2 of 3 consecutive failing windows; the latest window was inconclusive" in outcome.status.message
+    assert outcome.status.consecutive_failures == 2
     assert not outcome.status.verdict.degraded
     assert "fewer than 100" in outcome.status.message
 
@@ -345,7 +348,7 @@ def test_degraded_after_failure_threshold_consecutive_failures_naming_the_checks
     s = spec(FEATURE_DRIFT, {"name": "errors", "type": "errorRate", "threshold": 0.01})
     outcomes = chain(s, [SHIFTED, SHIFTED, SHIFTED, SHIFTED])
     assert [o.status.consecutive_failures for o in outcomes] == [1, 2, 3, 4]
-    assert [o.status.phase for o in outcomes] == ["Healthy", "Healthy", "Degraded", "Degraded"]
+    assert [o.status.phase for o in outcomes] == ["Failing", "Failing", "Degraded", "Degraded"]
     assert [o.newly_degraded for o in outcomes] == [False, False, True, False]
     verdict = outcomes[2].status.verdict
     assert verdict.degraded
@@ -531,3 +534,20 @@ def test_accuracy_just_below_the_threshold_in_a_small_window_is_not_a_failure() 
     clearly = snap(60, a=pod(ok=100, correct=70, incorrect=30))
     assert run(s, ZERO, slightly).status.checks[0].result == "Pass"
     assert run(s, ZERO, clearly).status.checks[0].result == "Fail"
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_phase_and_failure_count_tell_one_story(seed: int) -> None:
+    """Over any run of passing, failing and inconclusive windows: Healthy or Inconclusive means no
+    failing window counts, Failing means some do (fewer than the threshold)."""
+    rng = random.Random(seed)
+    s = spec(FEATURE_DRIFT, failureThreshold=4)
+    for outcome in chain(s, [rng.choice([NORMAL, SHIFTED, FEW]) for _ in range(30)]):
+        status = outcome.status
+        failures = status.consecutive_failures or 0
+        if status.phase in ("Healthy", "Inconclusive"):
+            assert failures == 0, status
+        elif status.phase == "Failing":
+            assert 1 <= failures < 4, status
+        else:  # the verdict is latched for the revision; the count goes on below it
+            assert status.phase == "Degraded" and status.verdict is not None and status.verdict.degraded, status

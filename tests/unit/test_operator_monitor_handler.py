@@ -152,7 +152,7 @@ def test_rounds_go_from_collecting_to_healthy_to_degraded_with_events(api: FakeA
     traffic = Traffic(bundle[1])
     evaluator = MonitorEvaluator(clock=clock(), scrape=traffic)
     phases = rounds(evaluator, api, traffic, [(0, 0), (50, 50), (100, 0), (100, 0)])
-    assert phases == ["Pending", "Healthy", "Healthy", "Degraded"]
+    assert phases == ["Pending", "Healthy", "Failing", "Degraded"]
     status = api.monitor["status"]
     assert status["verdict"]["degraded"] is True
     assert status["verdict"]["digest"] == bundle[1]
@@ -169,7 +169,7 @@ def test_the_first_round_after_a_restart_keeps_the_last_judgement(api: FakeApi, 
     assert api.monitor["status"]["consecutiveFailures"] == 1
     restarted = MonitorEvaluator(clock=clock(), scrape=traffic)  # a new operator process: empty rings
     phases = rounds(restarted, api, traffic, [(100, 0), (100, 0)])
-    assert phases == ["Healthy", "Degraded"]  # the count survived in status
+    assert phases == ["Failing", "Degraded"]  # the count survived in status
 
 
 def test_a_missing_target_stalls_with_a_clear_message(api: FakeApi) -> None:
@@ -208,7 +208,7 @@ def test_scrape_errors_are_in_the_message_and_verdicts_are_logged_at_info(
     logged = [r.getMessage() for r in caplog.records if r.levelno == logging.INFO]
     assert any("could not scrape md-1" in m for m in logged)
     assert any("Degraded" in m and "rollback requested" in m for m in logged)
-    assert any("Healthy, 1 of 2 consecutive failing windows" in m for m in logged)
+    assert any("Failing, 1 of 2 consecutive failing windows" in m for m in logged)
 
 
 def test_merge_patch_deletes_keys_that_are_gone() -> None:

@@ -4,7 +4,8 @@ The types are the single source of truth. :func:`render_crds` turns each kind's 
 models into a structural OpenAPI v3 schema: ``$ref`` inlined, optionals made non-required,
 ``Literal`` as enums, bounds and patterns kept, CEL rules carried over as
 ``x-kubernetes-validations``, opaque maps as ``x-kubernetes-preserve-unknown-fields``. A unit
-test regenerates them and fails when ``crds/`` is stale; ``make crds`` rewrites the files.
+test regenerates them and fails when ``crds/`` is stale; ``make generate`` rewrites them (and
+every other generated file).
 """
 
 from __future__ import annotations
@@ -384,7 +385,7 @@ class _Dumper(yaml.SafeDumper):
         return True
 
 
-_HEADER = "# Generated from yardarm/api by `make crds` (python -m yardarm.api.crd). Do not edit.\n"
+_HEADER = "# Generated from yardarm/api by `make generate`. Do not edit.\n"
 
 
 def render_crds() -> dict[str, str]:
@@ -425,7 +426,7 @@ def render_api_reference() -> str:
     out = [
         "# API reference: `mlops.yardarm.dev/v1alpha1`",
         "",
-        "Generated from `yardarm/api` by `make crds`; do not edit. `kubectl explain <kind>.spec` prints the same",
+        "Generated from `yardarm/api` by `make generate`; do not edit. `kubectl explain <kind>.spec` prints the same",
         "descriptions from the installed CRDs, with each field's default and bounds in parentheses.",
         "",
         "## Admission",

@@ -28,7 +28,7 @@ from yardarm.api.uris import HttpURL
 
 CheckType = Literal["latency", "errorRate", "featureDrift", "predictionDrift", "accuracy"]
 CheckResult = Literal["Pass", "Fail", "Inconclusive"]
-MonitorPhase = Literal["Pending", "Healthy", "Degraded", "Inconclusive"]
+MonitorPhase = Literal["Pending", "Healthy", "Failing", "Degraded", "Inconclusive"]
 
 
 CheckName = Annotated[
@@ -215,7 +215,13 @@ class LastAction(ApiModel):
 class MonitorStatus(ApiModel):
     """The latest evaluation and the verdict."""
 
-    phase: MonitorPhase | None = Field(default=None, description="Pending, Healthy, Degraded or Inconclusive.")
+    phase: MonitorPhase | None = Field(
+        default=None,
+        description=(
+            "Pending, Healthy (no failing window in a row), Failing (failing windows in a row, fewer than "
+            "failureThreshold), Degraded or Inconclusive."
+        ),
+    )
     observed_generation: int | None = Field(default=None, description="The generation this status describes.")
     conditions: list[Condition] | None = Field(
         default=None,
