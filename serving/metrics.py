@@ -14,7 +14,7 @@ from the bundle or from small fixed sets, so cardinality is bounded.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import numpy as np
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Summary
@@ -353,8 +353,8 @@ class ServingMetrics:
             registry=self.registry,
         )
         self.inference_observe = self.inference_seconds.labels(*self.labels).observe
-        self._request_children: dict[tuple[str, int], tuple[object, object]] = {}
-        self._latency_children: dict[str, object] = {}
+        self._request_children: dict[tuple[str, int], tuple[Callable[[], None], Callable[[float], None]]] = {}
+        self._latency_children: dict[str, Callable[[float], None]] = {}
         self.drift: DriftCounters | None = None
 
     def attach_model(self, model: Model) -> DriftCounters:
@@ -375,10 +375,10 @@ class ServingMetrics:
             )
             self._request_children[key] = child
         inc, observe = child
-        inc()  # type: ignore[operator]
-        observe(seconds)  # type: ignore[operator]
+        inc()
+        observe(seconds)
 
-    def _latency(self, endpoint: str) -> object:
+    def _latency(self, endpoint: str) -> Callable[[float], None]:
         observe = self._latency_children.get(endpoint)
         if observe is None:
             observe = self.request_seconds.labels(*self.labels, endpoint).observe
