@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
+from typing import TypedDict
 
 import numpy as np
 import onnxruntime as ort
@@ -24,6 +25,25 @@ ONNX_TYPES: dict[str, tuple[type[np.generic], str]] = {
     "tensor(int32)": (np.int32, "INT32"),
     "tensor(string)": (np.object_, "BYTES"),
 }
+
+
+class TensorMetadata(TypedDict):
+    """One input or output in the V2 model-metadata body."""
+
+    name: str
+    datatype: str
+    shape: list[int]
+
+
+class ModelMetadata(TypedDict):
+    """The V2 model-metadata body (``GET /v2/models/<name>``), also the gRPC ModelMetadata answer."""
+
+    name: str
+    versions: list[str]
+    platform: str
+    inputs: list[TensorMetadata]
+    outputs: list[TensorMetadata]
+    parameters: dict[str, object]
 
 
 #: Row counts whose IO bindings are kept (LRU); a binding holds one small buffer per dtype group.
@@ -316,7 +336,7 @@ class Model:
                 self.run(batch)
         return time.perf_counter() - start
 
-    def metadata(self) -> dict[str, object]:
+    def metadata(self) -> ModelMetadata:
         """The V2 model-metadata body (computed once; the app serializes it once).
 
         Generic V2 clients build their request from ``inputs`` alone, so it lists the layout such a
@@ -325,7 +345,9 @@ class Model:
         (a numeric and a string column cannot share a tensor). The other layout, still accepted,
         is described in ``parameters``.
         """
-        per_feature = [{"name": f.name, "datatype": f.datatype, "shape": [-1, 1]} for f in self.features]
+        per_feature: list[TensorMetadata] = [
+            {"name": f.name, "datatype": f.datatype, "shape": [-1, 1]} for f in self.features
+        ]
         parameters: dict[str, object] = {
             "task": self.task,
             "digest": self.digest,
@@ -344,7 +366,7 @@ class Model:
             datatype = datatypes.pop() if len(datatypes) == 1 else "FP64"
             inputs = [{"name": self.matrix_input, "datatype": datatype, "shape": [-1, len(self.features)]}]
             parameters["feature_inputs"] = per_feature
-        outputs = [
+        outputs: list[TensorMetadata] = [
             {"name": n, "datatype": self.output_datatypes[n], "shape": self.output_shapes[n]} for n in self.output_names
         ]
         if self.class_labels is not None:
