@@ -161,11 +161,13 @@ class Model:
         ]
         self._all_one_group = len(self._groups) == 1 and len(self._groups[0][1]) == len(self.numeric)
         self._categorical_names = [f.onnx_name for f in self.categorical]
-        # ORT cannot bind string tensors, so only all-numeric models use pre-bound inputs.
-        self._bindable = not self.categorical
         self._bindings: OrderedDict[int, tuple[ort.IOBinding, list[np.ndarray]]] = OrderedDict()
 
         onnx_outputs = {o.name: o for o in self.session.get_outputs()}
+        # ORT cannot bind string tensors (copying a bound string output back segfaults in ORT
+        # 1.32), so only models with numeric inputs and outputs use pre-bound buffers: a
+        # classifier trained on class names (iris' "setosa") runs unbound.
+        self._bindable = not self.categorical and all(o.type != "tensor(string)" for o in onnx_outputs.values())
         self.output_names = [name for name in manifest.outputs if name in onnx_outputs] or list(onnx_outputs)
         self.output_datatypes = {n: ONNX_TYPES.get(onnx_outputs[n].type, (None, "BYTES"))[1] for n in onnx_outputs}
         self.output_shapes = {

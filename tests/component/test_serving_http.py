@@ -258,3 +258,22 @@ def test_a_digest_that_is_not_sha256_hex_is_a_format_error(iris_bundle: tuple[Pa
     assert record["msg"] == "invalid --digest"
     assert "format error" in record["error"]
     assert "mismatch" in record["error"]  # says it is *not* one
+
+
+def test_a_classifier_trained_on_class_names_answers_them_at_every_batch_size(iris_bundle: tuple[Path, str]) -> None:
+    """Builtin iris trains on "setosa", …: the model's label output is a string tensor, which the
+    pre-bound (IO binding) fast path cannot carry; each batch size, again and again, answers names."""
+    directory, digest = iris_bundle[:2]
+    server = start_server(directory, "--model-name", "iris", digest=digest)
+    try:
+        flowers = [[5.1, 3.5, 1.4, 0.2], [6.2, 2.9, 4.3, 1.3], [7.7, 3.0, 6.1, 2.3]]
+        for rows in (1, 2, 3, 64):
+            instances = [flowers[i % 3] for i in range(rows)]
+            for _ in range(3):
+                reply = server.client.post("/v1/models/iris:predict", json={"instances": instances})
+                assert reply.status_code == 200, reply.text
+                expected = ["setosa", "versicolor", "virginica"]
+                assert reply.json()["predictions"] == [expected[i % 3] for i in range(rows)]
+        assert server.process.poll() is None
+    finally:
+        server.stop()
