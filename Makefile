@@ -34,11 +34,11 @@ demo: dev
 unit: dev
 	$(BIN)/pytest tests/unit
 
-## lint: ruff lint and format check, import-linter contracts (layering), mypy --strict
+## lint: ruff lint and format check, mypy --strict, import-linter contracts (layering)
 lint: dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	bash hack/typecheck.sh imports
+	VENV=$(VENV) bash hack/typecheck.sh all
 
 format: dev
 	$(BIN)/ruff format .

@@ -130,7 +130,8 @@ async def _write(ctx: Context, ds: Body, status: Body) -> float | None:
 def _reason(status: Mapping[str, Any]) -> str | None:
     for cond in status.get("conditions") or []:
         if cond.get("type") == "Ready":
-            return cond.get("reason")
+            reason: str | None = cond.get("reason")
+            return reason
     return None
 
 

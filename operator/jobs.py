@@ -220,7 +220,8 @@ class JobOutcome:
 
 
 def _condition(job: Mapping[str, Any], type_: str) -> Mapping[str, Any] | None:
-    for cond in (job.get("status") or {}).get("conditions") or []:
+    conditions: list[Mapping[str, Any]] = (job.get("status") or {}).get("conditions") or []
+    for cond in conditions:
         if cond.get("type") == type_ and cond.get("status") == "True":
             return cond
     return None
@@ -246,7 +247,7 @@ def _waiting(pods: Sequence[Mapping[str, Any]]) -> Mapping[str, Any] | None:
     """The waiting state of a container that cannot start, if any pod has one."""
     for pod in sorted(pods, key=_pod_time, reverse=True):
         for status in (pod.get("status") or {}).get("containerStatuses") or []:
-            waiting = (status.get("state") or {}).get("waiting")
+            waiting: Mapping[str, Any] | None = (status.get("state") or {}).get("waiting")
             if waiting and waiting.get("reason") in STUCK_WAITING_REASONS:
                 return waiting
     return None

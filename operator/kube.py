@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from kubernetes import client as k8s_client
 from kubernetes import config as k8s_config
@@ -163,8 +163,8 @@ def request(
     query: Iterable[tuple[str, str]] = (),
     content_type: str = "application/json",
     timeout: float = 30.0,
-) -> Any:
-    """One REST call; the JSON answer as plain data. Raises :class:`KubeError`."""
+) -> Body | None:
+    """One REST call; the JSON answer as plain data (``None`` when empty). Raises :class:`KubeError`."""
     api = api_client()
     headers = {"Accept": "application/json", "Content-Type": content_type}
     method_, url, headers_, body_, post = api.param_serialize(
@@ -181,7 +181,14 @@ def request(
         raise KubeError(0, "Unreachable", str(exc)) from None
     if response.status >= 400:
         raise _error(response.status, response.reason or "", data)
-    return json.loads(data) if data else None
+    # The I/O boundary: every REST answer is a JSON object (an object, a list or a Status).
+    return cast(Body, json.loads(data)) if data else None
+
+
+def _stored(answer: Body | None) -> Body:
+    """The object a write answers with: the API server always sends the stored object back."""
+    assert answer is not None, "the API server answered a write with no object"
+    return answer
 
 
 def kind_of(kind: str) -> Kind:
@@ -215,7 +222,7 @@ def list_objects(
     query: list[tuple[str, str]] = [("resourceVersion", "0")] if cached else []
     if labels:
         query.append(("labelSelector", labels if isinstance(labels, str) else selector_string(labels)))
-    answer = request("GET", kind_of(kind).path(namespace), query=query)
+    answer = request("GET", kind_of(kind).path(namespace), query=query) or {}
     items: list[Body] = answer.get("items") or []
     for item in items:  # lists leave out apiVersion/kind on their items
         item.setdefault("apiVersion", kind_of(kind).api_version)
@@ -230,40 +237,48 @@ def apply(obj: Body, *, force: bool = True) -> Body:
     query = [("fieldManager", MANAGER)]
     if force:
         query.append(("force", "true"))
-    return request(
-        "PATCH",
-        kind.path(meta.get("namespace"), meta["name"]),
-        body=obj,
-        query=query,
-        content_type="application/apply-patch+yaml",
+    return _stored(
+        request(
+            "PATCH",
+            kind.path(meta.get("namespace"), meta["name"]),
+            body=obj,
+            query=query,
+            content_type="application/apply-patch+yaml",
+        )
     )
 
 
 def create(obj: Body) -> Body:
     """Create an object; :class:`ConflictError` when it already exists."""
     kind = kind_of(obj["kind"])
-    return request("POST", kind.path(obj["metadata"].get("namespace")), body=obj, query=[("fieldManager", MANAGER)])
+    return _stored(
+        request("POST", kind.path(obj["metadata"].get("namespace")), body=obj, query=[("fieldManager", MANAGER)])
+    )
 
 
 def patch(kind: str, namespace: str | None, name: str, body: Body) -> Body:
     """A JSON merge patch of an object (``None`` values delete keys)."""
-    return request(
-        "PATCH",
-        kind_of(kind).path(namespace, name),
-        body=body,
-        query=[("fieldManager", MANAGER)],
-        content_type="application/merge-patch+json",
+    return _stored(
+        request(
+            "PATCH",
+            kind_of(kind).path(namespace, name),
+            body=body,
+            query=[("fieldManager", MANAGER)],
+            content_type="application/merge-patch+json",
+        )
     )
 
 
 def patch_status(kind: str, namespace: str | None, name: str, status: Body) -> Body:
     """Merge-patch the status subresource: only ``status`` changes, never ``spec``."""
-    return request(
-        "PATCH",
-        kind_of(kind).path(namespace, name, "status"),
-        body={"status": status},
-        query=[("fieldManager", MANAGER)],
-        content_type="application/merge-patch+json",
+    return _stored(
+        request(
+            "PATCH",
+            kind_of(kind).path(namespace, name, "status"),
+            body={"status": status},
+            query=[("fieldManager", MANAGER)],
+            content_type="application/merge-patch+json",
+        )
     )
 
 

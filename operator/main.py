@@ -205,7 +205,8 @@ def run(config: config_mod.Config, *, kubeconfig: str | None = None, verbose: bo
                 standalone=config.peering is None,
                 peering_name=config.peering,
                 priority=int(config.extra.get("priority", 0)),
-                identity=config.pod_name if config.peering else None,
+                # kopf types this as its peering.Identity (a NewType of str) but does not export it.
+                identity=config.pod_name if config.peering else None,  # type: ignore[arg-type]
                 liveness_endpoint=liveness,
             )
         )

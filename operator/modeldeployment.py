@@ -41,7 +41,7 @@ from yardarm.operator.rollback import (
     decide,
     short,
 )
-from yardarm.operator.statuses import changes, condition, generation_of, invalid_spec, summary
+from yardarm.operator.statuses import ExtraCondition, changes, condition, generation_of, invalid_spec, summary
 
 Body = dict[str, Any]
 KIND = "ModelDeployment"
@@ -120,8 +120,9 @@ def observe_rollout(deploy: Mapping[str, Any] | None, replica_sets: Sequence[Map
         message = str(progressing.get("message") or "")
         failed_revision = revision
         named = _REPLICASET_IN_MESSAGE.search(message)
+        failing_set = named.group(1) if named else None
         for rs in replica_sets if named else ():
-            if rs["metadata"]["name"] == named.group(1):  # type: ignore[union-attr]
+            if rs["metadata"]["name"] == failing_set:
                 labels_rs = ((rs.get("spec") or {}).get("template") or {}).get("metadata", {}).get("labels") or {}
                 with contextlib.suppress(KeyError, ValueError):
                     failed_revision = int(labels_rs[names.LABEL_REVISION])
@@ -202,7 +203,9 @@ def md_status(
     rolled = target is not None and bad is not None and target.model_digest != decision.desired_digest
     if rolled and bad is not None:
         why = "Monitor" if bad.outcome == "RolledBack" else "RolloutFailed"
-        extra = [("RolledBack", "True", why, f"Revision {bad.revision} ({short(bad.model_digest)}): {bad.reason}")]
+        extra: list[ExtraCondition] = [
+            ("RolledBack", "True", why, f"Revision {bad.revision} ({short(bad.model_digest)}): {bad.reason}")
+        ]
     else:
         extra = [("RolledBack", "False", "NotRolledBack", "")]
     if storage_warning:
@@ -404,7 +407,8 @@ async def _pods_verdict(namespace: str, name: str, rollout: Rollout) -> Rollout:
 def store_options(model: Mapping[str, Any], training_run: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
     """S3 options of the bundle: ``spec.model.s3``, else the TrainingRun's ``spec.output.s3``."""
     if model.get("s3"):
-        return model["s3"]  # type: ignore[no-any-return]
+        options: Mapping[str, Any] = model["s3"]
+        return options
     if training_run is not None and model.get("trainingRunRef"):
         return ((training_run.get("spec") or {}).get("output") or {}).get("s3")
     return None

@@ -14,9 +14,11 @@ from typing import Any
 from pydantic import ValidationError
 
 from yardarm.api import RESOURCES
-from yardarm.api.conditions import Condition, State, set_condition, summarize
+from yardarm.api.conditions import Condition, ConditionStatus, State, set_condition, summarize
 
 Body = dict[str, Any]
+#: A condition beside Ready/Reconciling/Stalled: type, status, reason, message.
+ExtraCondition = tuple[str, ConditionStatus, str, str]
 
 
 def conditions_of(status: Mapping[str, Any] | None) -> list[Condition]:
@@ -38,7 +40,7 @@ def summary(
     *,
     generation: int | None,
     now: datetime,
-    extra: list[tuple[str, str, str, str]] | None = None,
+    extra: list[ExtraCondition] | None = None,
 ) -> list[Body]:
     """Ready/Reconciling/Stalled (and ``extra`` conditions: type, status, reason, message) as wire dicts."""
     conditions = summarize(conditions_of(status), state, reason, message, generation=generation, now=now)
@@ -46,7 +48,7 @@ def summary(
         conditions = set_condition(
             conditions,
             type_,
-            cond_status,  # type: ignore[arg-type]
+            cond_status,
             cond_reason,
             cond_message,
             generation=generation,

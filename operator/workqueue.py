@@ -104,7 +104,7 @@ class WorkQueue(Generic[K]):
         """The next retry delay of a failing key (exponential, with jitter)."""
         failures = self._failures.get(key, 0)
         self._failures[key] = failures + 1
-        delay = min(self._base * (2**failures), self._max)
+        delay = min(self._base * 2.0**failures, self._max)
         return delay * random.uniform(0.8, 1.2)
 
     async def _worker(self) -> None:

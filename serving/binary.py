@@ -45,7 +45,7 @@ def decode_raw(chunk: bytes, datatype: object, what: str) -> np.ndarray | list[s
     if datatype == "BYTES":
         return _decode_bytes(chunk, what)
     if datatype in _BINARY_DTYPES:
-        dtype = np.dtype(_BINARY_DTYPES[datatype])  # type: ignore[index]
+        dtype = np.dtype(_BINARY_DTYPES[datatype])
         if len(chunk) % dtype.itemsize:
             raise RequestError(400, f"{what} has {len(chunk)} bytes, not a whole number of {datatype} values.")
         return np.frombuffer(chunk, dtype=dtype)

@@ -27,7 +27,10 @@ from .model import Batch, Model, Prediction
 
 NUMERIC_DATATYPES = frozenset({"FP32", "FP64", "INT64"})
 #: Largest finite magnitude per ONNX numeric dtype: larger values would become inf after the cast.
-_LIMITS = {np.float32: float(np.finfo(np.float32).max), np.float64: float(np.finfo(np.float64).max)}
+_LIMITS: dict[type[np.generic], float] = {
+    np.float32: float(np.finfo(np.float32).max),
+    np.float64: float(np.finfo(np.float64).max),
+}
 _LIMITS[np.int64] = float(2**63 - 1)
 _LIMITS[np.int32] = float(2**31 - 1)
 _KIND_NAMES = {"U": "strings", "S": "strings", "b": "booleans", "O": "nulls or mixed values", "c": "complex"}

@@ -23,6 +23,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from urllib3 import BaseHTTPResponse
+
 from yardarm.bundle import MANIFEST_FILE, BundleManifest, sha256_bytes
 from yardarm.jobresult import TERMINATION_LOG, TERMINATION_MESSAGE_LIMIT, ExitCode
 from yardarm.s3 import S3Settings, make_client, settings_from_env
@@ -128,7 +130,7 @@ def fetch_bundle(
     client = make_client(settings, env)
     manifest_key = store.join(MANIFEST_FILE).path
 
-    def get(key: str) -> object:
+    def get(key: str) -> BaseHTTPResponse:
         try:
             return client.get_object(store.location, key)
         except Exception as exc:  # minio raises S3Error, urllib3 many kinds, credentials ValueError
@@ -175,15 +177,15 @@ def fetch_bundle(
     return manifest
 
 
-def _stream(response: object, *, uri: str, key: str, endpoint: str) -> Iterator[bytes]:
+def _stream(response: BaseHTTPResponse, *, uri: str, key: str, endpoint: str) -> Iterator[bytes]:
     """The body in chunks; a connection lost mid-body is classified like any other failure."""
     try:
-        yield from response.stream(CHUNK)  # type: ignore[attr-defined]
+        yield from response.stream(CHUNK)
     except Exception as exc:
         raise classify(exc, uri=uri, key=key, endpoint=endpoint) from exc
 
 
-def _read_bounded(response: object, limit: int, *, uri: str, key: str, endpoint: str) -> bytes:
+def _read_bounded(response: BaseHTTPResponse, limit: int, *, uri: str, key: str, endpoint: str) -> bytes:
     chunks, size = [], 0
     for chunk in _stream(response, uri=uri, key=key, endpoint=endpoint):
         size += len(chunk)
@@ -193,7 +195,7 @@ def _read_bounded(response: object, limit: int, *, uri: str, key: str, endpoint:
     return b"".join(chunks)
 
 
-def _close(response: object) -> None:
+def _close(response: BaseHTTPResponse) -> None:
     for method in ("close", "release_conn"):
         fn = getattr(response, method, None)
         if fn is not None:

@@ -95,7 +95,7 @@ class InferenceService:
         response = M["ModelMetadataResponse"](name=model.name, platform=str(meta["platform"]))
         response.versions.append(model.revision)
         for field in ("inputs", "outputs"):
-            for spec in meta[field]:  # type: ignore[attr-defined]
+            for spec in meta[field]:
                 getattr(response, field).add(name=spec["name"], datatype=spec["datatype"], shape=spec["shape"])
         return response, None
 

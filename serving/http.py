@@ -80,6 +80,7 @@ class GuardedProtocol(HttpToolsProtocol):
 
     # -- connection ------------------------------------------------------------------------------
 
+    # asyncio types the argument as BaseTransport; uvicorn narrows it (with the same ignore).
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         over = len(self.connections) >= self.limits.max_connections
         super().connection_made(transport)

@@ -14,7 +14,7 @@ from the bundle or from small fixed sets, so cardinality is bounded.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import numpy as np
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Summary
@@ -202,14 +202,15 @@ class DriftCounters(Collector):
             if isinstance(self.prediction, _CategoricalCounter):
                 self._add_classes([p for _, p in pending])
             else:
-                values = [p.values if p.values is not None else p.labels for _, p in pending]
+                # Exactly one of values and labels is set (see Prediction), so none is dropped here.
+                values = [v for _, p in pending if (v := p.values if p.values is not None else p.labels) is not None]
                 self.prediction.add(np.concatenate(values).astype(np.float64))
 
     def _add_classes(self, predictions: list[Prediction]) -> None:
         counter = self.prediction
         assert isinstance(counter, _CategoricalCounter)
         if self._class_to_bin is not None and all(p.class_index is not None for p in predictions):
-            index = np.concatenate([p.class_index for p in predictions])  # type: ignore[misc]
+            index = np.concatenate([p.class_index for p in predictions])
             counter.counts += np.bincount(self._class_to_bin[index], minlength=len(counter.counts))
             return
         labels = [p.labels for p in predictions if p.labels is not None]
@@ -230,7 +231,8 @@ class DriftCounters(Collector):
             "Reference proportion of each feature bin, with its edges (numeric) or category.",
             labels=[*names, "feature", "bin", "lower", "upper", "category"],
         )
-        for _, name, counter in [*self.numeric, *self.categorical]:
+        features: list[tuple[int, str, _NumericCounter | _CategoricalCounter]] = [*self.numeric, *self.categorical]
+        for _, name, counter in features:
             for (index, *_rest), count in zip(counter.describe(), counter.counts.tolist(), strict=True):
                 bins.add_metric([*self.labels, name, index], count)
             missing.add_metric([*self.labels, name], counter.missing)
@@ -247,7 +249,7 @@ class DriftCounters(Collector):
             "Values the reference proportions were counted from.",
             labels=[*names, "feature"],
         )
-        for _, name, _ in [*self.numeric, *self.categorical]:
+        for _, name, _ in features:
             if name in self.reference_rows:
                 reference_rows.add_metric([*self.labels, name], self.reference_rows[name])
         yield reference_rows
@@ -351,8 +353,8 @@ class ServingMetrics:
             registry=self.registry,
         )
         self.inference_observe = self.inference_seconds.labels(*self.labels).observe
-        self._request_children: dict[tuple[str, int], tuple[object, object]] = {}
-        self._latency_children: dict[str, object] = {}
+        self._request_children: dict[tuple[str, int], tuple[Callable[[], None], Callable[[float], None]]] = {}
+        self._latency_children: dict[str, Callable[[float], None]] = {}
         self.drift: DriftCounters | None = None
 
     def attach_model(self, model: Model) -> DriftCounters:
@@ -373,10 +375,10 @@ class ServingMetrics:
             )
             self._request_children[key] = child
         inc, observe = child
-        inc()  # type: ignore[operator]
-        observe(seconds)  # type: ignore[operator]
+        inc()
+        observe(seconds)
 
-    def _latency(self, endpoint: str) -> object:
+    def _latency(self, endpoint: str) -> Callable[[float], None]:
         observe = self._latency_children.get(endpoint)
         if observe is None:
             observe = self.request_seconds.labels(*self.labels, endpoint).observe

@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
+from typing import TypedDict
 
 import numpy as np
 import onnxruntime as ort
@@ -17,13 +18,32 @@ import onnxruntime as ort
 from yardarm.bundle import BundleManifest
 
 #: ONNX tensor type → (numpy dtype, Open Inference Protocol datatype).
-ONNX_TYPES: dict[str, tuple[type, str]] = {
+ONNX_TYPES: dict[str, tuple[type[np.generic], str]] = {
     "tensor(float)": (np.float32, "FP32"),
     "tensor(double)": (np.float64, "FP64"),
     "tensor(int64)": (np.int64, "INT64"),
     "tensor(int32)": (np.int32, "INT32"),
     "tensor(string)": (np.object_, "BYTES"),
 }
+
+
+class TensorMetadata(TypedDict):
+    """One input or output in the V2 model-metadata body."""
+
+    name: str
+    datatype: str
+    shape: list[int]
+
+
+class ModelMetadata(TypedDict):
+    """The V2 model-metadata body (``GET /v2/models/<name>``), also the gRPC ModelMetadata answer."""
+
+    name: str
+    versions: list[str]
+    platform: str
+    inputs: list[TensorMetadata]
+    outputs: list[TensorMetadata]
+    parameters: dict[str, object]
 
 
 #: Row counts whose IO bindings are kept (LRU); a binding holds one small buffer per dtype group.
@@ -42,7 +62,7 @@ class Feature:
     position: int  # place in the bundle's feature order
     categorical: bool
     datatype: str  # the bundle's Open Inference Protocol datatype
-    onnx_dtype: type
+    onnx_dtype: type[np.generic]
     onnx_name: str  # the ONNX graph input (bundle.json maps the two)
 
 
@@ -133,7 +153,7 @@ class Model:
         self.numeric_column = {f.name: i for i, f in enumerate(self.numeric)}
         self.categorical_column = {f.name: i for i, f in enumerate(self.categorical)}
         # Numeric features grouped by ONNX dtype, so a batch is cast once per group, not per feature.
-        groups: dict[type, list[int]] = {}
+        groups: dict[type[np.generic], list[int]] = {}
         for i, feature in enumerate(self.numeric):
             groups.setdefault(feature.onnx_dtype, []).append(i)
         self._groups = [
@@ -281,7 +301,7 @@ class Model:
             return None
         probabilities = outputs.get(self.probabilities_output) if self.probabilities_output else None
         if probabilities is not None and probabilities.ndim == 2 and probabilities.shape[1] == len(self._position):
-            index = probabilities.argmax(axis=1)
+            index: np.ndarray = probabilities.argmax(axis=1)  # numpy types argmax(axis=...) as Any
             wrong = self._class_array[index] != label
             if not wrong.any():
                 return index
@@ -318,7 +338,7 @@ class Model:
                 self.run(batch)
         return time.perf_counter() - start
 
-    def metadata(self) -> dict[str, object]:
+    def metadata(self) -> ModelMetadata:
         """The V2 model-metadata body (computed once; the app serializes it once).
 
         Generic V2 clients build their request from ``inputs`` alone, so it lists the layout such a
@@ -327,7 +347,9 @@ class Model:
         (a numeric and a string column cannot share a tensor). The other layout, still accepted,
         is described in ``parameters``.
         """
-        per_feature = [{"name": f.name, "datatype": f.datatype, "shape": [-1, 1]} for f in self.features]
+        per_feature: list[TensorMetadata] = [
+            {"name": f.name, "datatype": f.datatype, "shape": [-1, 1]} for f in self.features
+        ]
         parameters: dict[str, object] = {
             "task": self.task,
             "digest": self.digest,
@@ -346,7 +368,7 @@ class Model:
             datatype = datatypes.pop() if len(datatypes) == 1 else "FP64"
             inputs = [{"name": self.matrix_input, "datatype": datatype, "shape": [-1, len(self.features)]}]
             parameters["feature_inputs"] = per_feature
-        outputs = [
+        outputs: list[TensorMetadata] = [
             {"name": n, "datatype": self.output_datatypes[n], "shape": self.output_shapes[n]} for n in self.output_names
         ]
         if self.class_labels is not None:

@@ -186,8 +186,12 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
         result = _profile(args, env) if args.command == "profile" else _train(args, env)
     except JobError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
-        extra = {"metrics": exc.metrics} if exc.metrics and result_cls is TrainResult else {}
-        result = result_cls(ok=False, exit_code=exc.exit_code, reason=exc.reason, message=exc.message, **extra)
+        if result_cls is TrainResult and exc.metrics:
+            result = TrainResult(
+                ok=False, exit_code=exc.exit_code, reason=exc.reason, message=exc.message, metrics=exc.metrics
+            )
+        else:
+            result = result_cls(ok=False, exit_code=exc.exit_code, reason=exc.reason, message=exc.message)
     except Exception as exc:  # a crash: keep the traceback for the log, one sentence for the status
         traceback.print_exc()
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""

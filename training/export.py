@@ -57,10 +57,10 @@ def _patch_hist_gradient_boosting() -> None:
     if getattr(original, "_yardarm_patched", False):
         return
 
-    def add_node(*args: object, nodes_missing_value_tracks_true: object = 0, **kwargs: object) -> object:
-        return original(*args, nodes_missing_value_tracks_true=int(nodes_missing_value_tracks_true), **kwargs)  # type: ignore[call-overload]
+    def add_node(*args: object, nodes_missing_value_tracks_true: bool | int = 0, **kwargs: object) -> object:
+        return original(*args, nodes_missing_value_tracks_true=int(nodes_missing_value_tracks_true), **kwargs)
 
-    add_node._yardarm_patched = True  # type: ignore[attr-defined]
+    add_node._yardarm_patched = True  # type: ignore[attr-defined]  # a marker on a function object
     tree_ensemble.add_node = add_node
 
 

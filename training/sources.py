@@ -68,7 +68,8 @@ def builtin_frame(name: str) -> pd.DataFrame:
 
 def canonical_csv(frame: pd.DataFrame) -> bytes:
     """A stable CSV rendering (no index, ``\\n`` line ends, shortest round-trip floats) for digesting."""
-    return frame.to_csv(index=False, lineterminator="\n").encode()
+    text: str = frame.to_csv(index=False, lineterminator="\n")  # pandas is untyped (Any)
+    return text.encode()
 
 
 def fetch_bytes(source: DataSource, *, env: Mapping[str, str] | None = None, pvc_mount: str = PVC_MOUNT) -> bytes:
@@ -99,7 +100,8 @@ def _fetch_https(uri: str) -> bytes:
     request = urllib.request.Request(uri, headers={"User-Agent": "yardarm-train"})
     try:
         with urllib.request.urlopen(request, timeout=HTTP_TIMEOUT) as response:
-            return response.read()
+            body: bytes = response.read()  # typeshed types urlopen's answer as Any
+            return body
     except urllib.error.HTTPError as exc:
         exc.close()  # an HTTPError holds the open response
         reason = "SourceNotFound" if exc.code == 404 else "SourceUnreachable"

@@ -105,7 +105,7 @@ def library_versions() -> dict[str, str]:
 def _classification_target(y: pd.Series) -> np.ndarray:
     """Integer-valued numbers become int64 labels, anything else strings (what skl2onnx supports)."""
     if pd.api.types.is_numeric_dtype(y.dtype) and not pd.api.types.is_bool_dtype(y.dtype):
-        values = y.to_numpy(dtype=float)
+        values: np.ndarray = y.to_numpy(dtype=float)  # pandas is untyped (Any)
         if np.all(np.mod(values, 1) == 0):
             labels = values.astype(np.int64)
         else:
@@ -138,7 +138,8 @@ def _regression_target(y: pd.Series) -> np.ndarray:
             f"The target column {y.name!r} holds the non-numeric value {bad!r}; a regression target must be numeric.",
             reason="InvalidTarget",
         )
-    return converted.to_numpy(dtype=np.float64)
+    numbers: np.ndarray = converted.to_numpy(dtype=np.float64)  # pandas is untyped (Any)
+    return numbers
 
 
 def split_sizes(rows: int, test_fraction: float) -> tuple[int, int]:

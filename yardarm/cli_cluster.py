@@ -36,8 +36,8 @@ def print_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]
         widths = [max([len(h)] + [len(r[i]) for r in plain]) for i, h in enumerate(columns)]
         print(title, file=out)
         print("  ".join(h.upper().ljust(w) for h, w in zip(columns, widths, strict=True)).rstrip(), file=out)
-        for row in plain:
-            print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip(), file=out)
+        for cells in plain:
+            print("  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip(), file=out)
         return
     table = Table(show_lines=False, header_style="bold")
     for column in columns:

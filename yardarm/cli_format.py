@@ -32,7 +32,8 @@ def _name(obj: Obj) -> str:
 
 def condition(obj: Obj | None, type_: str) -> Mapping[str, Any] | None:
     """The condition of ``type_`` in ``obj.status.conditions``, if any."""
-    for c in _status(obj).get("conditions") or []:
+    conditions: list[Mapping[str, Any]] = _status(obj).get("conditions") or []
+    for c in conditions:
         if c.get("type") == type_:
             return c
     return None
@@ -204,7 +205,7 @@ def lineage(
 
     def from_training_run(tr_name: str) -> list[tuple[Node, Node | None, Node | None]]:
         node = training_run_node(tr_name, tr_by.get(tr_name))
-        out = [
+        out: list[tuple[Node, Node | None, Node | None]] = [
             (node, md, mon) for md_name in sorted(mdeps_of.get(tr_name, []), key=natural) for md, mon in tails(md_name)
         ]
         return out or [(node, None, None)]
@@ -215,8 +216,8 @@ def lineage(
         ds_node = dataset_node(ds_name, ds_by.get(ds_name))
         chains = [chain for tr in sorted(trs_of.get(ds_name, []), key=natural) for chain in from_training_run(tr)]
         rows.extend(LineageRow(ds_node, *chain) for chain in chains) if chains else rows.append(LineageRow(ds_node))
-    for tr in sorted(trs_of.get(None, []), key=natural):
-        rows.extend(LineageRow(None, *chain) for chain in from_training_run(tr))
+    for tr_name in sorted(trs_of.get(None, []), key=natural):
+        rows.extend(LineageRow(None, *chain) for chain in from_training_run(tr_name))
     # TrainingRuns referenced by deployments but absent from the namespace.
     for tr_name in sorted((n for n in mdeps_of if n is not None and n not in tr_by), key=natural):
         rows.extend(LineageRow(None, *chain) for chain in from_training_run(tr_name))
@@ -411,7 +412,8 @@ def _fmt(value: float | None, type_: str) -> str:
 
 
 def _spec_check(mon: Obj, name: str) -> Mapping[str, Any]:
-    for c in (mon.get("spec") or {}).get("checks") or []:
+    checks: list[Mapping[str, Any]] = (mon.get("spec") or {}).get("checks") or []
+    for c in checks:
         if c.get("name") == name:
             return c
     return {}

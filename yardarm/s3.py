@@ -26,12 +26,12 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import urllib3
 from minio import Minio
-from minio.credentials import ChainedProvider, EnvAWSProvider, IamAwsProvider
+from minio.credentials.providers import ChainedProvider, EnvAWSProvider, IamAwsProvider
 
 #: Seconds to wait for a connection and for each read; a missing endpoint fails fast, not in minutes.
 CONNECT_TIMEOUT = 10.0
@@ -69,14 +69,31 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> S3Settings:
         region=env.get("AWS_REGION") or None,
         insecure=(env.get("YARDARM_S3_INSECURE") or "").lower() in _TRUE,
         ca_bundle=env.get("YARDARM_S3_CA_BUNDLE") or env.get("AWS_CA_BUNDLE") or None,
-        addressing=addressing if addressing in ADDRESSING else "auto",  # type: ignore[arg-type]
-        credentials=credentials if credentials in CREDENTIALS else "static",  # type: ignore[arg-type]
+        addressing=addressing if addressing in ADDRESSING else "auto",
+        credentials=credentials if credentials in CREDENTIALS else "static",
     )
 
 
-def merged(base: S3Settings, **overrides: object) -> S3Settings:
+def merged(
+    base: S3Settings,
+    *,
+    endpoint: str | None = None,
+    region: str | None = None,
+    insecure: bool | None = None,
+    ca_bundle: str | None = None,
+    addressing: Addressing | None = None,
+    credentials: CredentialsMode | None = None,
+) -> S3Settings:
     """``base`` with the non-``None`` overrides applied (a spec's options over the environment's)."""
-    return replace(base, **{k: v for k, v in overrides.items() if v is not None})
+    return replace(
+        base,
+        endpoint=base.endpoint if endpoint is None else endpoint,
+        region=base.region if region is None else region,
+        insecure=base.insecure if insecure is None else insecure,
+        ca_bundle=base.ca_bundle if ca_bundle is None else ca_bundle,
+        addressing=base.addressing if addressing is None else addressing,
+        credentials=base.credentials if credentials is None else credentials,
+    )
 
 
 def make_client(settings: S3Settings, env: Mapping[str, str] | None = None) -> Minio:
@@ -87,7 +104,8 @@ def make_client(settings: S3Settings, env: Mapping[str, str] | None = None) -> M
         endpoint = ("http://" if settings.insecure else "https://") + endpoint
     parts = urlsplit(endpoint)
     secure = parts.scheme == "https" and not settings.insecure
-    tls: dict[str, str] = {"cert_reqs": "CERT_REQUIRED", "ca_certs": settings.ca_bundle} if settings.ca_bundle else {}
+    # Connection-pool keywords, which urllib3 types as Any (a str here would also match num_pools).
+    tls: dict[str, Any] = {"cert_reqs": "CERT_REQUIRED", "ca_certs": settings.ca_bundle} if settings.ca_bundle else {}
     http = urllib3.PoolManager(
         timeout=urllib3.Timeout(connect=CONNECT_TIMEOUT, read=READ_TIMEOUT),
         retries=urllib3.Retry(total=2, backoff_factor=0.2, status_forcelist=(500, 502, 503, 504)),
@@ -112,7 +130,7 @@ def make_client(settings: S3Settings, env: Mapping[str, str] | None = None) -> M
             http_client=http,
         )
     if settings.addressing == "path":
-        client.disable_virtual_style_endpoint()
+        client.disable_virtual_style_endpoint()  # type: ignore[no-untyped-call]  # minio leaves it unannotated
     elif settings.addressing == "virtual":
-        client.enable_virtual_style_endpoint()
+        client.enable_virtual_style_endpoint()  # type: ignore[no-untyped-call]  # minio leaves it unannotated
     return client

@@ -64,4 +64,4 @@ def parse_store_uri(uri: str) -> StoreURI:
     location, _, path = rest.partition("/")
     if not location:
         raise ValueError(f"{uri!r} names no {'claim' if scheme == 'pvc' else 'bucket'}")
-    return StoreURI(scheme, location, path.strip("/"))  # type: ignore[arg-type]
+    return StoreURI("pvc" if scheme == "pvc" else "s3", location, path.strip("/"))  # _URI allows no other

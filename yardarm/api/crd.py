@@ -329,7 +329,7 @@ def crd(info: KindInfo) -> dict[str, Any]:
     spec_schema["description"] = (info.spec.__doc__ or "").strip().splitlines()[0]
     status_schema = model_schema(info.status)
     status_schema["description"] = (info.status.__doc__ or "").strip().splitlines()[0]
-    schema = {
+    schema: dict[str, Any] = {
         "type": "object",
         "description": info.description,
         "required": ["spec"],

@@ -6,7 +6,7 @@ Each CEL rule has a pydantic twin raising the same message, so Jobs refuse what 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
@@ -17,7 +17,7 @@ from yardarm.api.common import (
     SecretKeyReference,
     StringRule,
     cel,
-    checked_str,
+    string_checks,
     validations,
 )
 from yardarm.api.conditions import Condition
@@ -34,11 +34,14 @@ DatasetPhase = Literal["Pending", "Profiling", "Ready", "Failed"]
 
 
 #: A ConfigMap data key, as the API server checks it (a volume item with another key is refused).
-ConfigMapKey = checked_str(
-    StringRule(r"^[-._a-zA-Z0-9]+$", "must be a ConfigMap key: letters, digits, '-', '_' and '.'"),
-    StringRule(r"^\.\.?$", "must not be '.' or '..'", refuse=True),
-    max_length=253,
-)
+ConfigMapKey = Annotated[
+    str,
+    *string_checks(
+        StringRule(r"^[-._a-zA-Z0-9]+$", "must be a ConfigMap key: letters, digits, '-', '_' and '.'"),
+        StringRule(r"^\.\.?$", "must not be '.' or '..'", refuse=True),
+        max_length=253,
+    ),
+]
 
 
 class ConfigMapKeyReference(ApiModel):

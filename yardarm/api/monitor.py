@@ -19,8 +19,8 @@ from yardarm.api.common import (
     LocalObjectReference,
     StringRule,
     cel,
-    checked_str,
     parse_duration,
+    string_checks,
     validations,
 )
 from yardarm.api.conditions import Condition
@@ -31,10 +31,15 @@ CheckResult = Literal["Pass", "Fail", "Inconclusive"]
 MonitorPhase = Literal["Pending", "Healthy", "Failing", "Degraded", "Inconclusive"]
 
 
-CheckName = checked_str(
-    StringRule(DNS1123_LABEL_PATTERN, "must be lowercase letters, digits and '-', starting and ending alphanumeric"),
-    max_length=63,
-)
+CheckName = Annotated[
+    str,
+    *string_checks(
+        StringRule(
+            DNS1123_LABEL_PATTERN, "must be lowercase letters, digits and '-', starting and ending alphanumeric"
+        ),
+        max_length=63,
+    ),
+]
 #: The features a drift check tests: column names as in the Dataset.
 FeatureName = Annotated[str, Field(min_length=1, max_length=256)]
 

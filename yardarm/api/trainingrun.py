@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import Field, field_validator, model_validator
+from pydantic.config import JsonDict
 
 from yardarm.api.common import (
     DIGEST_PATTERN,
@@ -34,7 +35,7 @@ from yardarm.api.uris import StorePrefixURI
 Task = Literal["classification", "regression"]
 
 #: Estimators that skl2onnx converts and that take no user code. Names are scikit-learn class names.
-CLASSIFIERS = (
+Classifier = Literal[
     "LogisticRegression",
     "RandomForestClassifier",
     "ExtraTreesClassifier",
@@ -43,8 +44,8 @@ CLASSIFIERS = (
     "DecisionTreeClassifier",
     "KNeighborsClassifier",
     "LinearSVC",
-)
-REGRESSORS = (
+]
+Regressor = Literal[
     "LinearRegression",
     "Ridge",
     "Lasso",
@@ -55,11 +56,16 @@ REGRESSORS = (
     "HistGradientBoostingRegressor",
     "DecisionTreeRegressor",
     "KNeighborsRegressor",
-)
-EstimatorKind = Literal[CLASSIFIERS + REGRESSORS]  # type: ignore[valid-type]
+]
+#: The Literal types are the source; these tuples are read from them, so both stay one list.
+CLASSIFIERS: tuple[Classifier, ...] = get_args(Classifier)
+REGRESSORS: tuple[Regressor, ...] = get_args(Regressor)
+EstimatorKind = Literal[Classifier, Regressor]
 
-CLASSIFICATION_METRICS = ("accuracy", "f1Macro", "rocAuc", "logLoss")
-REGRESSION_METRICS = ("rmse", "mae", "r2")
+ClassificationMetric = Literal["accuracy", "f1Macro", "rocAuc", "logLoss"]
+RegressionMetric = Literal["rmse", "mae", "r2"]
+CLASSIFICATION_METRICS: tuple[ClassificationMetric, ...] = get_args(ClassificationMetric)
+REGRESSION_METRICS: tuple[RegressionMetric, ...] = get_args(RegressionMetric)
 #: Metrics where lower is better; a gate on them is a maximum, on the others a minimum.
 LOWER_IS_BETTER = ("logLoss", "rmse", "mae")
 #: The values each metric can take: a gate outside them can never pass (or never fail).
@@ -81,14 +87,14 @@ PARAM_NAME_MAX = 64
 #: A TrainingRun spec travels into its Job in one environment variable (Linux refuses one of
 #: 128 KiB or more); the schema's bounds keep it below this, and this check catches the rest.
 SPEC_MAX_BYTES = 96 * 1024
-MetricName = Literal[CLASSIFICATION_METRICS + REGRESSION_METRICS]  # type: ignore[valid-type]
+MetricName = Literal[ClassificationMetric, RegressionMetric]
 
 TrainingPhase = Literal["Pending", "Waiting", "Running", "Succeeded", "Failed"]
 
 #: Estimator parameters are JSON values the runtime checks against the estimator's own parameters
 #: before training; the schema bounds their size (see :data:`~yardarm.api.common.JSON_VALUE_SCHEMA`).
-_PARAMS = {"type": "object", "maxProperties": PARAMS_MAX, "additionalProperties": JSON_VALUE_SCHEMA}
-_GRID = {
+_PARAMS: JsonDict = {"type": "object", "maxProperties": PARAMS_MAX, "additionalProperties": JSON_VALUE_SCHEMA}
+_GRID: JsonDict = {
     "type": "object",
     "minProperties": 1,
     "maxProperties": GRID_PARAMS_MAX,

@@ -8,9 +8,9 @@ types refuse the same values with the same sentence. Paths never contain ``..`` 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated
 
-from yardarm.api.common import StringRule, checked_str
+from yardarm.api.common import StringRule, string_checks
 
 #: The scikit-learn data sets ``builtin://NAME`` loads (shipped with the package, no download).
 BUILTIN_DATASETS = ("iris", "wine", "breast_cancer", "diabetes", "digits")
@@ -64,38 +64,52 @@ SOURCE_SCHEME = StringRule(
 )
 
 #: A store prefix (TrainingRun output): the claim or bucket alone is allowed.
-StorePrefixURI: Any = checked_str(
-    STORE_SCHEME, NO_DOT_DOT, PVC_CLAIM, PVC_CLAIM_LENGTH, S3_BUCKET, FILE_ABSOLUTE, max_length=URI_MAX_LENGTH
-)
+StorePrefixURI = Annotated[
+    str,
+    *string_checks(
+        STORE_SCHEME, NO_DOT_DOT, PVC_CLAIM, PVC_CLAIM_LENGTH, S3_BUCKET, FILE_ABSOLUTE, max_length=URI_MAX_LENGTH
+    ),
+]
 #: One bundle directory in the store (ModelDeployment model): a path below the claim or bucket.
-BundleURI: Any = checked_str(
-    STORE_SCHEME,
-    NO_DOT_DOT,
-    PVC_CLAIM,
-    PVC_CLAIM_LENGTH,
-    PVC_PATH,
-    S3_BUCKET,
-    S3_KEY,
-    FILE_ABSOLUTE,
-    max_length=URI_MAX_LENGTH,
-)
+BundleURI = Annotated[
+    str,
+    *string_checks(
+        STORE_SCHEME,
+        NO_DOT_DOT,
+        PVC_CLAIM,
+        PVC_CLAIM_LENGTH,
+        PVC_PATH,
+        S3_BUCKET,
+        S3_KEY,
+        FILE_ABSOLUTE,
+        max_length=URI_MAX_LENGTH,
+    ),
+]
 #: Where a Dataset's data is.
-SourceURI: Any = checked_str(
-    SOURCE_SCHEME,
-    NO_DOT_DOT,
-    BUILTIN_NAME,
-    PVC_CLAIM,
-    PVC_CLAIM_LENGTH,
-    PVC_PATH,
-    S3_BUCKET,
-    S3_KEY,
-    FILE_ABSOLUTE,
-    HTTPS_HOST,
-    max_length=URI_MAX_LENGTH,
-)
+SourceURI = Annotated[
+    str,
+    *string_checks(
+        SOURCE_SCHEME,
+        NO_DOT_DOT,
+        BUILTIN_NAME,
+        PVC_CLAIM,
+        PVC_CLAIM_LENGTH,
+        PVC_PATH,
+        S3_BUCKET,
+        S3_KEY,
+        FILE_ABSOLUTE,
+        HTTPS_HOST,
+        max_length=URI_MAX_LENGTH,
+    ),
+]
 
 #: A service to read from over HTTP (the Monitor's Prometheus).
-HttpURL: Any = checked_str(
-    StringRule(r"^https?://[^/\s]+", "must be an http:// or https:// URL with a host, as in http://prometheus:9090"),
-    max_length=URI_MAX_LENGTH,
-)
+HttpURL = Annotated[
+    str,
+    *string_checks(
+        StringRule(
+            r"^https?://[^/\s]+", "must be an http:// or https:// URL with a host, as in http://prometheus:9090"
+        ),
+        max_length=URI_MAX_LENGTH,
+    ),
+]
