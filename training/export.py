@@ -32,6 +32,7 @@ from sklearn.pipeline import Pipeline
 from yardarm.api.dataset import FeatureSpec
 from yardarm.api.trainingrun import Task
 from yardarm.bundle import InputFeature, ParityReport
+from yardarm.training.pipeline import NumericImputer
 
 #: The ai.onnx opset the model is written for: supported by every ONNX Runtime since 1.13.
 TARGET_OPSET = 17
@@ -65,6 +66,20 @@ def _patch_hist_gradient_boosting() -> None:
 
 
 _patch_hist_gradient_boosting()
+
+
+def _register_numeric_imputer() -> None:
+    """Convert :class:`NumericImputer` exactly as skl2onnx converts the SimpleImputer it specializes."""
+    from skl2onnx import update_registered_converter
+    from skl2onnx.operator_converters.imputer_op import convert_sklearn_imputer
+    from skl2onnx.shape_calculators.imputer import calculate_sklearn_imputer_output_shapes
+
+    update_registered_converter(
+        NumericImputer, "YardarmNumericImputer", calculate_sklearn_imputer_output_shapes, convert_sklearn_imputer
+    )
+
+
+_register_numeric_imputer()
 
 
 @dataclass(frozen=True)
