@@ -83,6 +83,17 @@ def local_path(uri: str, pvc_mount: str = PVC_MOUNT) -> Path | None:
     return path
 
 
+def _file_state(path: Path) -> tuple[int, int]:
+    """Size and modification time: what must not change between digesting a file and parsing it."""
+    try:
+        stat = path.stat()
+    except FileNotFoundError as exc:
+        raise UnreachableError(f"The data file {path} does not exist.", reason="SourceNotFound") from exc
+    except OSError as exc:
+        raise UnreachableError(f"The data file {path} cannot be read: {exc.strerror or exc}.") from exc
+    return stat.st_size, stat.st_mtime_ns
+
+
 def _digest_file(path: Path) -> str:
     try:
         return sha256_file(path)
@@ -169,7 +180,15 @@ def read_source(source: DataSource, *, env: Mapping[str, str] | None = None, pvc
         return SourceData(digest=sha256_bytes(canonical_csv(frame)), frame=frame)
     path = local_path(source.uri, pvc_mount)
     if path is not None:
+        # Digested and parsed in two passes (neither holds the bytes), so a file rewritten in between
+        # would pair one content's digest with another's data: refuse that rather than record it.
+        before = _file_state(path)
         digest = _digest_file(path)
-        return SourceData(digest=digest, frame=parse_frame(path, source.format, source.uri))
+        frame = parse_frame(path, source.format, source.uri)
+        if _file_state(path) != before:
+            raise UnreachableError(
+                f"The data file {path} changed while it was being read; run again once nothing writes to it."
+            )
+        return SourceData(digest=digest, frame=frame)
     content = fetch_bytes(source, env=env)
     return SourceData(digest=sha256_bytes(content), frame=parse_frame(content, source.format, source.uri))
