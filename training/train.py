@@ -339,9 +339,9 @@ def run_training(
     del data  # memory: the parsed frame is not needed once prepared
     caught.extend(prepared.warnings)
     features = prepared.features
+    labels = _classification_target(prepared.y) if run.task == "classification" else _regression_target(prepared.y)
     # Every row, train and test; taken now so that only the split copies of the data outlive the split.
     reference = reference_profile(prepared.x, features)
-    labels = _classification_target(prepared.y) if run.task == "classification" else _regression_target(prepared.y)
     x_train, x_test, y_train, y_test = _split(prepared, labels, run, data_spec)
     del prepared, labels
 
