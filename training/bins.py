@@ -32,22 +32,35 @@ def _proportions(counts: Sequence[int] | np.ndarray) -> list[float]:
     return [float(c) for c in counts / total]
 
 
+def shortest_decimal(value: float | np.floating) -> float:
+    """A float32 as the shortest decimal that reads back as it (``0.7``, not ``0.699999988079071``).
+
+    Numeric features are held as float32 (training/prepare.py). Data written with up to 7
+    significant digits gets its own numbers back, which are also what clients send live.
+    """
+    return float(str(np.float32(value))) if isinstance(value, np.float32) else float(value)
+
+
 def numeric_bins(values: np.ndarray, n_bins: int = NUMERIC_BINS) -> NumericBins:
     """Quantile cut points (deduplicated) and the share of non-missing values in each open-ended bin.
 
     Bin ``i`` is ``(edges[i-1], edges[i]]``; ``np.searchsorted(edges, v, side="left")`` finds it, the
-    rule serving must use too.
+    rule serving must use too. For float32 values the rows are counted against the float32 edges and
+    the edges published as their shortest decimals: a live float64 value then lands in the bin its
+    float32 (what the model sees) was counted in — with the float32 edge itself, ``0.7`` sent live
+    would fall above ``0.699999988…`` while the training's 0.7s were counted below it.
     """
-    finite = np.asarray(values, dtype=float)
+    finite = np.asarray(values)
+    finite = finite.astype(float) if finite.dtype != np.float32 else finite
     finite = finite[~np.isnan(finite)]
     if finite.size == 0:
         return NumericBins(edges=[], proportions=[1.0])
     # Observed values as edges (inverted CDF), not interpolations: discrete data (0/1 flags, counts)
     # then gets edges on its values instead of cut points like 0.1 between them.
     quantiles = np.quantile(finite, np.linspace(0, 1, n_bins + 1)[1:-1], method="inverted_cdf")
-    edges = np.unique(quantiles)
+    edges = np.unique(quantiles.astype(finite.dtype))
     counts = np.bincount(np.searchsorted(edges, finite, side="left"), minlength=edges.size + 1)
-    return NumericBins(edges=[float(e) for e in edges], proportions=_proportions(counts))
+    return NumericBins(edges=[shortest_decimal(e) for e in edges], proportions=_proportions(counts))
 
 
 def categorical_bins(
@@ -69,7 +82,7 @@ def categorical_bins(
 def feature_profile(name: str, column: pd.Series, kind: str) -> FeatureProfile:
     """One feature's reference distribution."""
     if kind == "numeric":
-        values = column.to_numpy(dtype=float)
+        values = column.to_numpy()
         missing = int(np.isnan(values).sum())
         bins: NumericBins | CategoricalBins = numeric_bins(values)
     else:

@@ -5,8 +5,9 @@ The exported graph takes one input per feature — ``FloatTensorType([None, 1])`
 produces ``label`` plus, for classifiers, ``probabilities`` as a plain ``[N, classes]`` tensor
 (``zipmap`` off). Regressors' single output is renamed to ``label`` (shape ``[N, 1]``).
 
-Parity tolerance. ONNX Runtime computes in float32 where scikit-learn uses float64, so outputs
-differ by float32 rounding (~6e-8 relative per operation, accumulating over features and trees).
+Parity tolerance. Both sides take the same float32 feature values, but ONNX Runtime computes in
+float32 where scikit-learn often works in float64 (and sums in another order), so outputs differ
+by float32 rounding (~6e-8 relative per operation, accumulating over features and trees).
 We allow ``PARITY_RTOL * max(1, max |reference|)``: 1e-4 absolute for probabilities (which lie in
 [0, 1]) and 1e-4 relative to the prediction scale for regression and decision scores — two orders of
 magnitude above the float32 noise of the allow-listed models, yet far below any error that would
@@ -32,6 +33,7 @@ from sklearn.pipeline import Pipeline
 from yardarm.api.dataset import FeatureSpec
 from yardarm.api.trainingrun import Task
 from yardarm.bundle import InputFeature, ParityReport
+from yardarm.training.pipeline import NumericImputer
 
 #: The ai.onnx opset the model is written for: supported by every ONNX Runtime since 1.13.
 TARGET_OPSET = 17
@@ -45,11 +47,17 @@ _PLAIN_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 
 
 def _patch_hist_gradient_boosting() -> None:
-    """Work around skl2onnx 1.20 passing a Python ``bool`` for leaf nodes' missing-value direction.
+    """Work around two things skl2onnx 1.20 does with HistGradientBoosting trees.
 
-    Newer ``onnx`` refuses bools in an int-list attribute, so every HistGradientBoosting model
-    failed to convert. The wrapper casts that one argument to int; the emitted graph is what
-    skl2onnx intended. Idempotent, and a no-op once skl2onnx stops calling ``add_node`` this way.
+    It passes a Python ``bool`` for leaf nodes' missing-value direction, which newer ``onnx``
+    refuses in an int-list attribute, so every HistGradientBoosting model failed to convert: the
+    wrapper casts it to int. And it writes their float64 split thresholds rounded to float32
+    unadjusted (it adjusts every other tree's, whose scikit-learn inputs are float32): a threshold
+    halfway between two neighbouring float32 values rounds onto the upper one, whose rows then
+    went left in ONNX and right in scikit-learn (diabetes failed parity by 2.5). Our numeric
+    inputs are float32 values (training/prepare.py), for which skl2onnx's own adjustment — the
+    float32 ``w`` with ``x <= t`` exactly when ``x <= w`` — is exact, so the wrapper turns it on
+    for every tree. Idempotent, and a no-op once skl2onnx calls ``add_node`` the same way itself.
     """
     from skl2onnx.common import tree_ensemble
 
@@ -57,14 +65,39 @@ def _patch_hist_gradient_boosting() -> None:
     if getattr(original, "_yardarm_patched", False):
         return
 
-    def add_node(*args: object, nodes_missing_value_tracks_true: bool | int = 0, **kwargs: object) -> object:
-        return original(*args, nodes_missing_value_tracks_true=int(nodes_missing_value_tracks_true), **kwargs)
+    def add_node(
+        *args: object,
+        nodes_missing_value_tracks_true: bool | int = 0,
+        adjust_threshold_for_sklearn: object = False,
+        **kwargs: object,
+    ) -> object:
+        # Thresholds adjusted for float32 inputs, as skl2onnx does for every other tree kind.
+        return original(
+            *args,
+            nodes_missing_value_tracks_true=int(nodes_missing_value_tracks_true),
+            adjust_threshold_for_sklearn=True,
+            **kwargs,
+        )
 
     add_node._yardarm_patched = True  # type: ignore[attr-defined]  # a marker on a function object
     tree_ensemble.add_node = add_node
 
 
 _patch_hist_gradient_boosting()
+
+
+def _register_numeric_imputer() -> None:
+    """Convert :class:`NumericImputer` exactly as skl2onnx converts the SimpleImputer it specializes."""
+    from skl2onnx import update_registered_converter
+    from skl2onnx.operator_converters.imputer_op import convert_sklearn_imputer
+    from skl2onnx.shape_calculators.imputer import calculate_sklearn_imputer_output_shapes
+
+    update_registered_converter(
+        NumericImputer, "YardarmNumericImputer", calculate_sklearn_imputer_output_shapes, convert_sklearn_imputer
+    )
+
+
+_register_numeric_imputer()
 
 
 @dataclass(frozen=True)

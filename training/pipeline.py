@@ -18,6 +18,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator
 from sklearn.compose import ColumnTransformer
@@ -179,6 +180,29 @@ def top_categories(column: pd.Series, limit: int) -> list[str]:
     return sorted(c for c, _ in ordered[:limit])
 
 
+class NumericImputer(SimpleImputer):  # type: ignore[misc]  # scikit-learn is untyped
+    """``SimpleImputer`` whose median is taken one column at a time.
+
+    scikit-learn's median goes through ``np.ma.median``, which sorts a masked copy of the whole
+    matrix with int64 indices: about 4x the float32 training data at once, the largest allocation
+    of a run (1M rows x 20 columns: +250 MiB). ``np.median`` of one column's present values at a
+    time gives the same statistic (the middle value, or the mean of the two middle ones).
+    skl2onnx converts it as a SimpleImputer (registered in training/export.py).
+    """
+
+    def _dense_fit(self, x: np.ndarray, strategy: str, missing_values: Any, fill_value: Any) -> np.ndarray:
+        nan = isinstance(missing_values, float) and np.isnan(missing_values)
+        if strategy != "median" or not nan or self.add_indicator:
+            return super()._dense_fit(x, strategy, missing_values, fill_value)  # type: ignore[no-any-return]
+        self.indicator_ = None  # what SimpleImputer's _fit_indicator sets without add_indicator
+        out = np.empty(x.shape[1], dtype=x.dtype)
+        for j in range(x.shape[1]):
+            column = x[:, j]
+            present = column[~np.isnan(column)]
+            out[j] = np.median(present) if present.size else (0 if self.keep_empty_features else np.nan)
+        return out
+
+
 def build_pipeline(
     features: Sequence[FeatureSpec],
     x_train: pd.DataFrame,
@@ -190,8 +214,10 @@ def build_pipeline(
     categorical = [f.name for f in features if f.type == "categorical"]
     transformers: list[tuple[str, Any, list[str]]] = []
     if numeric:
+        # Not copy=False: the ColumnTransformer's selection can be a view of the caller's frame (one
+        # float32 block), and imputing or scaling in place then rewrote the test split before parity.
         steps: list[tuple[str, Any]] = [
-            ("impute", SimpleImputer(strategy=preprocessing.numeric_imputer, keep_empty_features=True))
+            ("impute", NumericImputer(strategy=preprocessing.numeric_imputer, keep_empty_features=True))
         ]
         if preprocessing.scale_numeric and type(estimator).__name__ not in SCALE_INVARIANT:
             steps.append(("scale", StandardScaler()))

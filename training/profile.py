@@ -21,7 +21,7 @@ from yardarm.api.dataset import DatasetSpec, FeatureSpec, FeatureSummary
 from yardarm.bundle import ReferenceProfile
 from yardarm.store import PVC_MOUNT
 from yardarm.training.artifacts import put_file
-from yardarm.training.bins import reference_profile
+from yardarm.training.bins import reference_profile, shortest_decimal
 from yardarm.training.prepare import MISSING_CATEGORY, PreparedData, prepare
 from yardarm.training.sources import read_source
 from yardarm.training.specs import coerce_spec
@@ -45,13 +45,14 @@ def summarize(
     for f in features:
         column = x[f.name]
         if f.type == "numeric":
-            values = column.to_numpy(dtype=float)
+            values = column.to_numpy()
             present = values[~np.isnan(values)]
-            stats = (
-                (present.mean(), present.std(ddof=1) if present.size > 1 else 0.0, present.min(), present.max())
-                if present.size
-                else (np.nan,) * 4
-            )
+            stats: tuple[float, ...] = (np.nan,) * 4
+            if present.size:
+                wide = present.astype(float)  # accumulated in float64, shown at the data's float32 precision
+                raw = (wide.mean(), wide.std(ddof=1) if present.size > 1 else 0.0, present.min(), present.max())
+                with np.errstate(over="ignore"):  # a std beyond float32's range shows as none
+                    stats = tuple(shortest_decimal(np.float32(v)) for v in raw)
             out.append(
                 FeatureSummary(
                     name=f.name,

@@ -26,7 +26,7 @@ from sklearn.model_selection import GridSearchCV, KFold, StratifiedKFold, train_
 from sklearn.pipeline import Pipeline
 from sklearn.utils._param_validation import InvalidParameterError
 
-from yardarm.api.dataset import DatasetSpec
+from yardarm.api.dataset import DatasetSpec, FeatureSpec
 from yardarm.api.trainingrun import TrainingRunSpec
 from yardarm.bundle import BundleManifest, Lineage, ParityReport, ReferenceProfile, sha256_bytes
 from yardarm.store import PVC_MOUNT
@@ -50,6 +50,8 @@ from yardarm.training.specs import coerce_spec
 MAX_CLASSES = 200
 #: The fewest test (and training) rows every metric is defined on: r2 and rocAuc need two.
 MIN_SPLIT_ROWS = 2
+#: The largest float32: numeric features, and a regressor's ONNX predictions, are float32.
+FLOAT32_MAX = float(np.finfo(np.float32).max)
 #: Distributions recorded in lineage, so an audit can rebuild the environment.
 LIBRARIES = ("yardarm", "scikit-learn", "skl2onnx", "onnx", "onnxruntime", "numpy", "pandas", "pyarrow")
 
@@ -138,8 +140,15 @@ def _regression_target(y: pd.Series) -> np.ndarray:
             f"The target column {y.name!r} holds the non-numeric value {bad!r}; a regression target must be numeric.",
             reason="InvalidTarget",
         )
-    numbers: np.ndarray = converted.to_numpy(dtype=np.float64)  # pandas is untyped (Any)
-    return numbers
+    values: np.ndarray = converted.to_numpy(dtype=np.float64)  # pandas is untyped (Any)
+    beyond = np.abs(values) > FLOAT32_MAX
+    if beyond.any():
+        raise BadInputError(
+            f"The target column {y.name!r} holds {values[beyond][0]:g}, beyond ±3.4e38: the model computes and "
+            "answers in float32, so it could never predict such values; rescale the target.",
+            reason="InvalidTarget",
+        )
+    return values
 
 
 def split_sizes(rows: int, test_fraction: float) -> tuple[int, int]:
@@ -210,14 +219,14 @@ def _fit(
     spec: TrainingRunSpec,
     dataset: DatasetSpec,
     planned: Plan,
-    prepared: PreparedData,
+    features: list[FeatureSpec],
     x_train: pd.DataFrame,
     y_train: np.ndarray,
 ) -> tuple[Pipeline, dict[str, Any]]:
     """Fit the Pipeline (with grid search when asked); return it and the effective estimator params."""
     seed = dataset.split.seed
     estimator, grid = planned.estimator, planned.grid
-    pipeline = build_pipeline(prepared.features, x_train, spec.preprocessing, estimator)
+    pipeline = build_pipeline(features, x_train, spec.preprocessing, estimator)
     params = dict((spec.estimator.params or {}).items())
     if "random_state" in estimator.get_params(deep=False):
         params.setdefault("random_state", seed)
@@ -319,6 +328,7 @@ def run_training(
     planned = plan(run, data_spec)  # a spec mistake fails in a second, not after the download
 
     data = read_source(data_spec.source, env=env, pvc_mount=pvc_mount)
+    data_digest = data.digest
     if dataset_digest and dataset_digest != data.digest:
         raise BadInputError(
             f"The data at {data_spec.source.uri} changed since the Dataset was profiled "
@@ -326,24 +336,28 @@ def run_training(
             reason="DatasetChanged",
         )
     prepared = prepare(data.frame, data_spec)
+    del data  # memory: the parsed frame is not needed once prepared
     caught.extend(prepared.warnings)
+    features = prepared.features
     labels = _classification_target(prepared.y) if run.task == "classification" else _regression_target(prepared.y)
+    # Every row, train and test; taken now so that only the split copies of the data outlive the split.
+    reference = reference_profile(prepared.x, features)
     x_train, x_test, y_train, y_test = _split(prepared, labels, run, data_spec)
+    del prepared, labels
 
     with _collect_warnings(caught):
-        pipeline, params = _fit(run, data_spec, planned, prepared, x_train, y_train)
+        pipeline, params = _fit(run, data_spec, planned, features, x_train, y_train)
         evaluation = _evaluate(pipeline, x_test, y_test, run.task)
     require_finite(evaluation.metrics, len(y_test))
     check_gates(run.quality_gates, evaluation.metrics)
 
     with _collect_warnings(caught):
-        exported = export_onnx(pipeline, prepared.features, run.task)
+        exported = export_onnx(pipeline, features, run.task)
     parity = check_parity(
         exported.model_bytes, exported.inputs, x_test, evaluation.predictions, evaluation.reference_values, run.task
     )
     _require_parity(parity, evaluation.metrics)
 
-    features = reference_profile(prepared.x, prepared.features)  # every row, train and test
     manifest = BundleManifest(
         task=run.task,
         model_sha256=sha256_bytes(exported.model_bytes),
@@ -355,15 +369,15 @@ def run_training(
         metrics=evaluation.metrics,
         parity=parity,
         profile=ReferenceProfile(
-            rows=features.rows,
-            features=features.features,
+            rows=reference.rows,
+            features=reference.features,
             predictions=prediction_profile(np.asarray(evaluation.predictions), evaluation.class_labels),
         ),
         lineage=Lineage(
             training_run=name,
             namespace=namespace,
             dataset_uri=data_spec.source.uri,
-            dataset_digest=data.digest,
+            dataset_digest=data_digest,
             estimator=run.estimator.kind,
             params=params,
             libraries=library_versions(),
@@ -378,7 +392,7 @@ def run_training(
         bundle_dir=stored.directory,
         bundle_uri=stored.uri,
         manifest=manifest,
-        dataset_digest=data.digest,
+        dataset_digest=data_digest,
         metrics=evaluation.metrics,
         headline=headline(run.task, evaluation.metrics),
         output_types=exported.output_types,

@@ -73,10 +73,11 @@ def test_too_few_rows_is_split_failed_with_the_rows_needed(tmp_path: Path) -> No
     assert code == ExitCode.OK, result
 
 
-def test_predictions_that_overflow_fail_the_run_instead_of_reporting_infinity(tmp_path: Path) -> None:
+def test_a_target_beyond_float32_fails_the_run_instead_of_reporting_infinity(tmp_path: Path) -> None:
+    # The model answers in float32: such a target could only give infinite predictions and metrics.
     rng = np.random.default_rng(3)
     x = rng.normal(size=200)
-    frame = pd.DataFrame({"x": x, "y": 1e200 * (x + rng.normal(size=200))})  # squared errors overflow float64
+    frame = pd.DataFrame({"x": x, "y": 1e200 * (x + rng.normal(size=200))})
     spec = {
         **LR,
         "task": "regression",
@@ -84,8 +85,9 @@ def test_predictions_that_overflow_fail_the_run_instead_of_reporting_infinity(tm
         "qualityGates": [{"metric": "r2", "min": 0.1}],
     }
     code, result = run(tmp_path, "train", spec, csv(tmp_path, frame))
-    assert code == ExitCode.BAD_INPUT and result["reason"] == "MetricNotFinite", result
-    assert "rmse" in str(result["message"]) and "metrics" not in result
+    assert code == ExitCode.BAD_INPUT and result["reason"] == "InvalidTarget", result
+    assert "'y' holds" in str(result["message"]) and "beyond ±3.4e38" in str(result["message"])
+    assert "metrics" not in result
     assert not list((tmp_path / "store").rglob("bundle.json"))
 
 

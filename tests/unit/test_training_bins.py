@@ -129,3 +129,13 @@ def _gaps(profile: ReferenceProfile, data: pd.DataFrame, live: pd.DataFrame) -> 
         theirs = _numpy_psi(data[feature.name].to_numpy(), live[feature.name].to_numpy())
         gaps.append(abs(ours - theirs))
     return gaps
+
+
+def test_float32_edges_are_published_as_the_decimals_live_values_are_sent_as() -> None:
+    # Features are float32 in training; clients send 0.7, whose float32 is 0.699999988…: the live
+    # value must land in the bin the training rows holding 0.7 were counted in.
+    sent = np.array([0.1, 0.2, 0.3, 0.3, 0.7, 0.7, 0.7, 0.7, 1.0, 2.5])
+    bins = numeric_bins(sent.astype(np.float32), n_bins=5)
+    assert bins.edges == [0.2, 0.3, 0.7]
+    live = np.bincount(np.searchsorted(bins.edges, sent, side="left"), minlength=len(bins.proportions))
+    assert (live / sent.size).tolist() == bins.proportions

@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
+from sklearn.impute import SimpleImputer
 
 from yardarm.api.dataset import FeatureSpec
 from yardarm.api.trainingrun import CLASSIFIERS, REGRESSORS, PreprocessingSpec, SearchSpec
 from yardarm.training.errors import BadInputError
-from yardarm.training.pipeline import ESTIMATORS, build_pipeline, check_grid, make_estimator, top_categories
+from yardarm.training.pipeline import (
+    ESTIMATORS,
+    NumericImputer,
+    build_pipeline,
+    check_grid,
+    make_estimator,
+    top_categories,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -91,3 +100,18 @@ def test_booleans_are_not_numbers_but_boolean_parameters_take_them() -> None:
     estimator = make_estimator("RandomForestClassifier", {}, "classification", 0)
     with pytest.raises(BadInputError, match=r"search.grid sets 'max_depth' to false"):
         check_grid(SearchSpec(grid={"max_depth": [3, False]}), estimator, "RandomForestClassifier")
+
+
+@pytest.mark.parametrize("strategy", ["median", "mean", "most_frequent"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("rows", [1, 2, 5, 1000, 1001])
+def test_the_numeric_imputer_fills_exactly_what_simple_imputer_fills(strategy: str, dtype: type, rows: int) -> None:
+    rng = np.random.default_rng(rows)
+    x = rng.normal(size=(rows, 4)).round(2).astype(dtype)
+    x[rng.random(x.shape) < 0.3] = np.nan
+    x[:, 3] = np.nan  # an empty column is kept (filled with 0), as the pipeline asks
+    ours = NumericImputer(strategy=strategy, keep_empty_features=True).fit(x)
+    theirs = SimpleImputer(strategy=strategy, keep_empty_features=True).fit(x)
+    assert ours.statistics_.dtype == theirs.statistics_.dtype
+    assert np.array_equal(ours.statistics_, theirs.statistics_)
+    assert np.array_equal(ours.transform(x), theirs.transform(x))

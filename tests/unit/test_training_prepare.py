@@ -111,3 +111,15 @@ def test_a_column_typed_categorical_by_a_few_stray_strings_is_warned_about() -> 
     ]
     declared = spec(features=[{"name": "tenure", "type": "categorical"}])
     assert prepare(frame, declared).warnings == []  # the user said so: nothing to warn about
+
+
+def test_numeric_features_are_float32_as_the_onnx_model_takes_them() -> None:
+    prepared = prepare(FRAME, spec())
+    assert prepared.x["size"].dtype == np.float32 and prepared.x["size"][3] == np.float32(4.0)
+
+
+def test_a_numeric_value_beyond_float32_is_refused_naming_the_column() -> None:
+    frame = pd.DataFrame({"size": [1.0, 5e38, 3.0], "y": [0, 1, 0]})
+    with pytest.raises(BadInputError, match=r"Column 'size' holds a value beyond ±3.4e38") as info:
+        prepare(frame, spec())
+    assert info.value.reason == "InvalidValue"
