@@ -49,6 +49,7 @@ func main() {
 	}
 	enc := json.NewEncoder(os.Stdout)
 	enc.SetIndent("", " ")
+	enc.SetEscapeHTML(false)
 	if err := enc.Encode(results); err != nil {
 		fmt.Fprintln(os.Stderr, "kstatus:", err)
 		os.Exit(1)

@@ -202,6 +202,7 @@ func main() {
 	var out bytes.Buffer
 	enc := json.NewEncoder(&out)
 	enc.SetIndent("", " ")
+	enc.SetEscapeHTML(false)
 	if err := enc.Encode(results); err != nil {
 		fmt.Fprintln(os.Stderr, "luahealth:", err)
 		os.Exit(1)
