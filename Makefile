@@ -21,6 +21,7 @@ deps:
 	bash hack/install-deps.sh
 	bash hack/s3/install.sh
 	bash hack/tools/install.sh
+	bash hack/gitops/install.sh
 
 ## test: every test: unit, component, integration (real control plane), e2e (real node)
 test: dev deps
@@ -45,12 +46,14 @@ format: dev
 	$(BIN)/ruff check --fix .
 
 ## generate: every generated file, from its one source: CRDs and docs/api.md (yardarm/api), the
-## chart's RBAC (operator/rbac.py), the Argo CD health checks (gitops/argocd/health/health.lua).
+## chart's RBAC (operator/rbac.py), the Argo CD health checks (gitops/argocd/health/health.lua), the
+## recorded objects the GitOps health tests run on (tests/fixtures/gitops, from the status functions).
 ## Unit and component tests fail, naming this target, when any of them is stale.
 generate: dev
 	$(BIN)/yardarm crds
 	$(BIN)/python hack/tools/chart_rbac.py
 	$(BIN)/python hack/tools/argocd.py
+	$(BIN)/python hack/tools/gitops_fixtures.py
 
 crds: generate
 

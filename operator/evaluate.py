@@ -692,6 +692,41 @@ def monitor_conditions(
     return summarize(conditions, State.READY, phase, message, generation=generation, now=now)
 
 
+def halted_status(
+    previous: MonitorStatus | None, reason: str, message: str, *, generation: int | None, now: datetime
+) -> MonitorStatus:
+    """A problem a person must fix (no target, bad spec): Stalled, phase Pending; the last judgement stays."""
+    conditions = summarize(
+        (previous.conditions or []) if previous else [], State.STALLED, reason, message, generation=generation, now=now
+    )
+    return (previous or MonitorStatus()).model_copy(
+        update={"phase": "Pending", "observed_generation": generation, "conditions": conditions, "message": message}
+    )
+
+
+def waiting_status(
+    previous: MonitorStatus | None,
+    reason: str,
+    message: str,
+    *,
+    generation: int | None,
+    now: datetime,
+    keep_phase: bool = False,
+) -> MonitorStatus:
+    """Nothing to judge yet: Pending (Reconciling), or the last phase kept (``keep_phase``), saying why."""
+    base = previous or MonitorStatus()
+    phase: MonitorPhase = (base.phase or "Pending") if keep_phase else "Pending"
+    if phase == "Pending":
+        conditions = summarize(
+            base.conditions or [], State.RECONCILING, reason, message, generation=generation, now=now
+        )
+    else:
+        conditions = monitor_conditions(base.conditions or [], phase, message, generation=generation, now=now)
+    return base.model_copy(
+        update={"phase": phase, "observed_generation": generation, "conditions": conditions, "message": message}
+    )
+
+
 def evaluate(
     spec: MonitorSpec,
     previous: MonitorStatus | None,

@@ -37,10 +37,19 @@ import kopf
 from pydantic import ValidationError
 
 from yardarm.api.common import GROUP, VERSION, parse_duration
-from yardarm.api.conditions import State, now_utc, summarize
-from yardarm.api.monitor import MonitorPhase, MonitorSpec, MonitorStatus
+from yardarm.api.conditions import now_utc
+from yardarm.api.monitor import MonitorSpec, MonitorStatus
 from yardarm.operator import kube
-from yardarm.operator.evaluate import Outcome, Served, Snapshot, SnapshotRing, evaluate, monitor_conditions, ring_size
+from yardarm.operator.evaluate import (
+    Outcome,
+    Served,
+    Snapshot,
+    SnapshotRing,
+    evaluate,
+    halted_status,
+    ring_size,
+    waiting_status,
+)
 from yardarm.operator.metrics import MONITOR_EVALUATIONS
 from yardarm.operator.scrape import DEFAULT_TIMEOUT, ScrapeError, scrape_pods, scrape_prometheus, targets_of
 from yardarm.operator.statuses import problem
@@ -272,18 +281,7 @@ class MonitorEvaluator:
     ) -> Round:
         """A problem a person must fix (no target, bad spec): Stalled, phase Pending."""
         generation = (monitor.get("metadata") or {}).get("generation")
-        conditions = summarize(
-            (previous.conditions or []) if previous else [],
-            State.STALLED,
-            reason,
-            message,
-            generation=generation,
-            now=now,
-        )
-        status = (previous or MonitorStatus()).model_copy(
-            update={"phase": "Pending", "observed_generation": generation, "conditions": conditions, "message": message}
-        )
-        new = status.to_wire()
+        new = halted_status(previous, reason, message, generation=generation, now=now).to_wire()
         await self._write(monitor, old, new)
         if not previous or previous.phase != "Pending" or _reason(previous) != reason:
             await kube.call(kube.emit_event, monitor, type_="Warning", reason=reason, message=message)
@@ -302,18 +300,7 @@ class MonitorEvaluator:
     ) -> Round:
         """Nothing to judge yet: keep the last judgement (if asked) and say why in the message."""
         generation = (monitor.get("metadata") or {}).get("generation")
-        base = previous or MonitorStatus()
-        phase: MonitorPhase = (base.phase or "Pending") if keep_phase else "Pending"
-        if phase == "Pending":
-            conditions = summarize(
-                base.conditions or [], State.RECONCILING, reason, message, generation=generation, now=now
-            )
-        else:
-            conditions = monitor_conditions(base.conditions or [], phase, message, generation=generation, now=now)
-        status = base.model_copy(
-            update={"phase": phase, "observed_generation": generation, "conditions": conditions, "message": message}
-        )
-        new = status.to_wire()
+        new = waiting_status(previous, reason, message, generation=generation, now=now, keep_phase=keep_phase).to_wire()
         await self._write(monitor, old, new)
         return Round(new)
 
