@@ -195,6 +195,7 @@ def md_status(
         "deploymentName": names.serving_name(md["metadata"]["name"]),
         "labelSelector": names.selector_string(names.serving_selector(md["metadata"]["name"])),
         "url": url,
+        "grpcAddress": serving_children.grpc_address(md),
     }
     serving = next((r for r in decision.history if r.outcome == "Serving"), None)
     if serving is not None:

@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from yardarm.api.modeldeployment import Revision
+from yardarm.api.modeldeployment import GRPC_PORT, Revision
 from yardarm.jobresult import TERMINATION_LOG
 from yardarm.operator import names
 from yardarm.operator.config import SERVING_PORT, Config
@@ -40,6 +40,10 @@ Body = dict[str, Any]
 
 SERVING_RESOURCES = {"requests": {"cpu": "250m", "memory": "256Mi"}, "limits": {"memory": "1Gi"}}
 SERVICE_PORT = 80
+#: gRPC is HTTP/2 without TLS inside the cluster: the Kubernetes-defined appProtocol for that, which
+#: Gateway API implementations and meshes read to speak HTTP/2 to the pods (the port name ``grpc``
+#: is what Istio's name-based protocol selection reads).
+GRPC_APP_PROTOCOL = "kubernetes.io/h2c"
 
 
 #: Where an s3:// bundle is fetched to (an emptyDir shared by the fetch and server containers).
@@ -84,6 +88,36 @@ def fetch_container(revision: Revision, config: Config, store: StoreAccess) -> B
         "terminationMessagePath": TERMINATION_LOG,
         "terminationMessagePolicy": "FallbackToLogsOnError",
     }
+
+
+def grpc_enabled(md: Mapping[str, Any]) -> bool:
+    """Whether ``spec.serving.grpc.enabled`` asks for the gRPC service (off by default)."""
+    serving = (md.get("spec") or {}).get("serving") or {}
+    return bool((serving.get("grpc") or {}).get("enabled"))
+
+
+def container_ports(md: Mapping[str, Any]) -> list[Body]:
+    """The server container's named ports: ``http``, and ``grpc`` only when enabled."""
+    ports: list[Body] = [{"name": "http", "containerPort": SERVING_PORT, "protocol": "TCP"}]
+    if grpc_enabled(md):
+        ports.append({"name": "grpc", "containerPort": GRPC_PORT, "protocol": "TCP"})
+    return ports
+
+
+def service_ports(md: Mapping[str, Any]) -> list[Body]:
+    """The Service's ports: ``http`` (80), and ``grpc`` (8081, HTTP/2 cleartext) only when enabled."""
+    ports: list[Body] = [{"name": "http", "port": SERVICE_PORT, "targetPort": "http", "protocol": "TCP"}]
+    if grpc_enabled(md):
+        ports.append(
+            {
+                "name": "grpc",
+                "port": GRPC_PORT,
+                "targetPort": "grpc",
+                "protocol": "TCP",
+                "appProtocol": GRPC_APP_PROTOCOL,
+            }
+        )
+    return ports
 
 
 def replicas_of(spec: Mapping[str, Any]) -> int | None:
@@ -133,6 +167,8 @@ def deployment(
     ]
     if serving.get("threads"):
         args += ["--threads", str(serving["threads"])]
+    if grpc_enabled(md):
+        args += ["--grpc-port", str(GRPC_PORT)]
     tmp, tmp_mount = tmp_volume()
     volumes, mounts = [tmp], [tmp_mount]
     claim = claim_of(revision.model_uri)
@@ -154,7 +190,7 @@ def deployment(
         "imagePullPolicy": config.image_pull_policy,
         "command": ["yardarm-serve"],
         "args": args,
-        "ports": [{"name": "http", "containerPort": SERVING_PORT, "protocol": "TCP"}],
+        "ports": container_ports(md),
         "readinessProbe": {
             "httpGet": {"path": "/v2/health/ready", **probe_port},
             "periodSeconds": 5,
@@ -213,7 +249,7 @@ def service(md: Mapping[str, Any]) -> Body:
         "spec": {
             "type": "ClusterIP",
             "selector": names.serving_selector(name),
-            "ports": [{"name": "http", "port": SERVICE_PORT, "targetPort": "http", "protocol": "TCP"}],
+            "ports": service_ports(md),
         },
     }
 
@@ -222,6 +258,14 @@ def url(md: Mapping[str, Any]) -> str:
     """The in-cluster URL of the inference endpoint."""
     meta = md["metadata"]
     return f"http://{names.serving_name(meta['name'])}.{meta['namespace']}.svc"
+
+
+def grpc_address(md: Mapping[str, Any]) -> str | None:
+    """The in-cluster ``host:port`` of the gRPC service (what gRPC clients dial), if enabled."""
+    if not grpc_enabled(md):
+        return None
+    meta = md["metadata"]
+    return f"{names.serving_name(meta['name'])}.{meta['namespace']}.svc:{GRPC_PORT}"
 
 
 def hpa(md: Mapping[str, Any]) -> Body | None:

@@ -15,7 +15,7 @@ from typing import TypedDict
 import numpy as np
 import onnxruntime as ort
 
-from yardarm.bundle import BundleManifest
+from yardarm.bundle import BundleManifest, served_outputs
 
 #: ONNX tensor type → (numpy dtype, Open Inference Protocol datatype).
 ONNX_TYPES: dict[str, tuple[type[np.generic], str]] = {
@@ -169,10 +169,17 @@ class Model:
         # classifier trained on class names (iris' "setosa") runs unbound.
         self._bindable = not self.categorical and all(o.type != "tensor(string)" for o in onnx_outputs.values())
         self.output_names = [name for name in manifest.outputs if name in onnx_outputs] or list(onnx_outputs)
-        self.output_datatypes = {n: ONNX_TYPES.get(onnx_outputs[n].type, (None, "BYTES"))[1] for n in onnx_outputs}
-        self.output_shapes = {
-            n: [d if isinstance(d, int) else -1 for d in onnx_outputs[n].shape] for n in self.output_names
+        graph = {
+            n: (
+                ONNX_TYPES.get(onnx_outputs[n].type, (None, "BYTES"))[1],
+                [d if isinstance(d, int) else -1 for d in onnx_outputs[n].shape],
+            )
+            for n in self.output_names
         }
+        # What training declared in the TrainingRun's status too: one function decides both.
+        served = served_outputs(self.task, graph)
+        self.output_datatypes = {n: datatype for n, (datatype, _) in served.items()}
+        self.output_shapes = {n: shape for n, (_, shape) in served.items()}
         self.class_labels: list[str] | None = manifest.class_labels
         self.label_output = self.output_names[0]
         self.probabilities_output: str | None = None
@@ -184,9 +191,6 @@ class Model:
                 self.probabilities_output = "probabilities"
             elif candidates:
                 self.probabilities_output = candidates[0]
-            # Classifiers answer with class names, one per row, whatever the graph's label tensor is.
-            self.output_datatypes[self.label_output] = "BYTES"
-            self.output_shapes[self.label_output] = [-1]
         self._label_is_string = onnx_outputs[self.label_output].type == "tensor(string)"
         self._class_array = np.asarray(self.class_labels or [], dtype=object)
         #: For graphs that emit integer class values: class position by value, as one indexable array.

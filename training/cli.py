@@ -32,6 +32,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from yardarm.api.trainingrun import ModelInfo, Parity, TensorSpec
+from yardarm.bundle import served_outputs
 from yardarm.jobresult import TERMINATION_LOG, ExitCode, ProfileResult, TrainResult, bounded_warnings, encode_result
 from yardarm.training.errors import BadInputError, JobError
 from yardarm.training.specs import LoadedSpec, parse_spec_json
@@ -138,10 +139,12 @@ def _train(args: argparse.Namespace, env: Mapping[str, str]) -> TrainResult:
     manifest = outcome.manifest
     print(f"Trained {manifest.lineage.estimator}: {outcome.headline}; bundle {outcome.digest} at {outcome.bundle_uri}.")
     inputs = [TensorSpec(name=f.name, datatype=f.datatype, shape=[-1, 1]) for f in manifest.inputs]
-    outputs = []
-    for name in manifest.outputs:
-        datatype, shape = outcome.output_types.get(name, ("FP32", []))
-        outputs.append(TensorSpec(name=name, datatype=datatype, shape=shape or None))
+    # Declared as yardarm-serve's model metadata answers them (a classifier's label is class names).
+    graph = {name: outcome.output_types.get(name, ("FP32", [])) for name in manifest.outputs}
+    outputs = [
+        TensorSpec(name=name, datatype=datatype, shape=shape or None)
+        for name, (datatype, shape) in served_outputs(manifest.task, graph).items()
+    ]
     parity = Parity.model_validate(manifest.parity.model_dump())
     return TrainResult(
         ok=True,

@@ -15,6 +15,7 @@ import hashlib
 import json
 import os
 import tempfile
+from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Literal
@@ -147,6 +148,26 @@ class BundleManifest(_Model):
     parity: ParityReport
     profile: ReferenceProfile
     lineage: Lineage
+
+
+#: Open Inference Protocol datatype and shape of one output, e.g. ``("FP32", [-1, 1])``; -1 = rows.
+OutputType = tuple[str, list[int]]
+
+
+def served_outputs(task: str, graph: Mapping[str, OutputType]) -> dict[str, OutputType]:
+    """Each output's datatype and shape as a server answers it, from the graph's (in its order).
+
+    The one declaration both the training runtime (``TrainingRun`` ``status.model.outputs``) and
+    ``yardarm-serve`` (V2 and gRPC model metadata) publish, so they cannot disagree. It is the
+    graph's own, except a classifier's label output (``label``, else the first): servers answer it
+    with class names from ``class_labels``, one per row, also when the graph emits integer class
+    values or indices, so it is declared BYTES ``[-1]``.
+    """
+    served = {name: (datatype, list(shape)) for name, (datatype, shape) in graph.items()}
+    if task == "classification" and served:
+        label = "label" if "label" in served else next(iter(served))
+        served[label] = ("BYTES", [-1])
+    return served
 
 
 def sha256_file(path: Path) -> str:

@@ -13,6 +13,7 @@ from yardarm.operator import names, serving_children
 from yardarm.operator.config import Config
 from yardarm.operator.modeldeployment import Unresolved, md_status, observe_rollout, resolve_model, verdicts_of
 from yardarm.operator.rollback import Decision, Resolved, Rollout, RolloutState
+from yardarm.operator.statuses import changes
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 A = "sha256:" + "a" * 64
@@ -128,6 +129,61 @@ def test_the_service_selects_every_revision() -> None:
     svc = serving_children.service(md())
     assert svc["spec"]["selector"] == names.serving_selector("iris")
     assert serving_children.url(md()) == "http://iris-serving.ml.svc"
+
+
+def _server(deploy: dict[str, Any]) -> dict[str, Any]:
+    return _pod(deploy)["containers"][0]  # type: ignore[no-any-return]
+
+
+def test_grpc_is_off_by_default_one_http_port_in_the_pod_and_the_service() -> None:
+    server = _server(serving_children.deployment(md(), rev(1, A, "Progressing"), Config()))
+    assert "--grpc-port" not in server["args"]
+    assert server["ports"] == [{"name": "http", "containerPort": 8080, "protocol": "TCP"}]
+    assert serving_children.service(md())["spec"]["ports"] == [
+        {"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"}
+    ]
+    assert serving_children.grpc_address(md()) is None
+
+
+def test_the_crd_default_grpc_disabled_builds_the_same_children_so_upgrades_roll_no_pods() -> None:
+    # The API server fills spec.serving.grpc.enabled=false into every stored object once the
+    # field exists; the children must not change, or every ModelDeployment would roll.
+    off = md(serving={"grpc": {"enabled": False}})
+    revision = rev(1, A, "Serving")
+    assert serving_children.deployment(off, revision, Config()) == serving_children.deployment(md(), revision, Config())
+    assert serving_children.service(off) == serving_children.service(md())
+
+
+def test_enabled_grpc_passes_the_port_names_it_in_the_pod_and_exposes_it_as_h2c() -> None:
+    on = md(serving={"grpc": {"enabled": True}})
+    server = _server(serving_children.deployment(on, rev(1, A, "Progressing"), Config()))
+    at = server["args"].index("--grpc-port")
+    assert server["args"][at + 1] == "8081"
+    assert {p["name"]: p["containerPort"] for p in server["ports"]} == {"http": 8080, "grpc": 8081}
+    assert server["readinessProbe"]["httpGet"]["port"] == "http"  # a failed gRPC bind exits the process
+    ports = {p["name"]: p for p in serving_children.service(on)["spec"]["ports"]}
+    assert ports["http"] == {"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"}
+    assert ports["grpc"] == {
+        "name": "grpc",
+        "port": 8081,
+        "targetPort": "grpc",
+        "protocol": "TCP",
+        "appProtocol": "kubernetes.io/h2c",
+    }
+    assert serving_children.grpc_address(on) == "iris-serving.ml.svc:8081"
+
+
+def test_the_status_names_the_grpc_address_only_while_enabled_and_clears_it_after() -> None:
+    serving = rev(1, A, "Serving")
+    decision = Decision(history=[serving], target=serving, desired_digest=A)
+    rollout = Rollout(1, RolloutState.AVAILABLE)
+    on = md(serving={"grpc": {"enabled": True}})
+    enabled = md_status(on, decision, Resolved(A, "u"), rollout, url="http://x", now=NOW)
+    assert enabled["grpcAddress"] == "iris-serving.ml.svc:8081"
+    disabled = md_status({**md(), "status": enabled}, decision, Resolved(A, "u"), rollout, url="http://x", now=NOW)
+    assert changes(enabled, disabled)["grpcAddress"] is None  # the merge patch deletes it
+    never = md_status(md(), decision, Resolved(A, "u"), rollout, url="http://x", now=NOW)
+    assert "grpcAddress" not in changes({}, never)
 
 
 def tr(phase: str, **status: Any) -> dict[str, Any]:

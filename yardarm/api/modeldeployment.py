@@ -126,6 +126,23 @@ class AutoscalingSpec(ApiModel):
         return self
 
 
+#: Container and Service port of the gRPC Open Inference Protocol service, when enabled: the
+#: KServe model server's and MLServer's default gRPC port, so KServe clients' settings carry over.
+GRPC_PORT = 8081
+
+
+class GrpcSpec(ApiModel):
+    """The gRPC Open Inference Protocol service (``inference.GRPCInferenceService``)."""
+
+    enabled: bool = Field(
+        default=False,
+        description=(
+            f"Also serve the Open Inference Protocol over gRPC, on port {GRPC_PORT} of the pods and of the "
+            "Service (port name grpc, appProtocol kubernetes.io/h2c). Changing it rolls the pods."
+        ),
+    )
+
+
 class ServingSpec(ApiModel):
     """Knobs of the inference server."""
 
@@ -146,6 +163,9 @@ class ServingSpec(ApiModel):
         ),
         ge=0,
         le=10000000,
+    )
+    grpc: GrpcSpec = Field(
+        default=GrpcSpec(), description="gRPC next to REST; off unless enabled (REST on port 80 is always served)."
     )
 
 
@@ -235,6 +255,10 @@ class ModelDeploymentStatus(ApiModel):
     replicas: int | None = Field(default=None, description="Serving pods that exist.")
     ready_replicas: int | None = Field(default=None, description="Serving pods that are ready.")
     url: str | None = Field(default=None, description="In-cluster URL of the inference endpoint.")
+    grpc_address: str | None = Field(
+        default=None,
+        description="In-cluster host:port of the gRPC inference service, when spec.serving.grpc.enabled.",
+    )
     deployment_name: str | None = Field(default=None, description="Name of the Deployment that runs the pods.")
     label_selector: str | None = Field(
         default=None, description="Label selector of the serving pods (for kubectl scale and autoscalers)."

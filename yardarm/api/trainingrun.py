@@ -352,8 +352,16 @@ class ModelInfo(ApiModel):
         description="sha256 of bundle.json, which pins model.onnx by its own sha256.", pattern=DIGEST_PATTERN
     )
     opset: int | None = Field(default=None, description="ONNX opset of the model.")
-    inputs: list[TensorSpec] | None = Field(default=None, description="Model inputs.")
-    outputs: list[TensorSpec] | None = Field(default=None, description="Model outputs.")
+    inputs: list[TensorSpec] | None = Field(
+        default=None, description="Model inputs: one per feature, shape [-1, 1] (yardarm-serve also takes a matrix)."
+    )
+    outputs: list[TensorSpec] | None = Field(
+        default=None,
+        description=(
+            "Model outputs as yardarm-serve's model metadata declares them: a classifier's label is BYTES [-1] "
+            "(class names)."
+        ),
+    )
     parity: Parity | None = Field(default=None, description="ONNX versus scikit-learn on the test split.")
 
 
