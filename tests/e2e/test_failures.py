@@ -79,6 +79,17 @@ INVALID: list[tuple[str, dict[str, Any], str]] = [
     ),
     ("Dataset", {"source": {"uri": "builtin://iris", "format": "xlsx"}}, "Unsupported value"),
     (
+        "Dataset",
+        {"source": {"uri": "s3://b/x.csv", "s3": {"caBundleRef": {"name": "ca", "key": "a/b"}}}},
+        "must be a ConfigMap key: letters, digits, '-', '_' and '.'",
+    ),
+    (
+        "Dataset",
+        {"source": {"uri": "s3://b/x.csv", "s3": {"caBundleRef": {"name": "ca", "key": ".."}}}},
+        "must not be '.' or '..'",
+    ),
+    ("Monitor", {"falseAlarmRate": 0.5}, "must be at most 0.2"),
+    (
         "ModelDeployment",
         {"model": {"trainingRunRef": {"name": "a"}, "uri": "pvc://m/x", "digest": SHA}},
         "set exactly one of model.trainingRunRef or model.uri",
