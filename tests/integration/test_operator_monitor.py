@@ -413,7 +413,8 @@ def test_a_degraded_verdict_makes_the_operator_roll_back_and_the_monitor_judges_
                     "minSamples": 100,
                     "failureThreshold": 2,
                     "action": "rollback",
-                    "checks": [{"name": "drift", "type": "featureDrift", "threshold": 0.25}],
+                    # iris' 150 reference rows: PSI 0.5 is significant from ~85 rows, 0.25 needs 318.
+                    "checks": [{"name": "drift", "type": "featureDrift", "threshold": 0.5}],
                 },
             }
         )
