@@ -53,12 +53,15 @@ def _cases(release: Any, good: dict[str, Any]) -> dict[str, tuple[dict[str, Any]
     }
 
 
-@pytest.mark.parametrize("case", ["missing", "digest", "credentials", "unreachable", "tls"])
-def test_a_failed_fetch_fails_the_rollout_in_seconds_with_its_reason(
-    release: Any, logreg_run: dict[str, Any], case: str
-) -> None:
-    good = logreg_run["model"]
-    assert good["uri"].startswith("s3://"), good["uri"]
+#: Cases whose bad revision changes only the bundle (uri/digest): a rollback restores what served.
+ROLLBACK_CASES = ["missing", "digest"]
+#: Cases whose bad revision changes the fetch settings (spec.model.s3). The revision history does
+#: not record settings yet (docs/operator.md, "known gap"), so a rollback would fetch with the new,
+#: bad ones; these are checked on a fresh ModelDeployment whose first revision fails.
+FIRST_REVISION_CASES = ["credentials", "unreachable", "tls"]
+
+
+def _wrong_keys(release: Any) -> None:
     secret = {
         "apiVersion": "v1",
         "kind": "Secret",
@@ -66,6 +69,22 @@ def test_a_failed_fetch_fails_the_rollout_in_seconds_with_its_reason(
         "stringData": {"AWS_ACCESS_KEY_ID": "nobody", "AWS_SECRET_ACCESS_KEY": "wrong-wrong"},
     }
     release.apply(secret)
+
+
+def _assert_failed_with(release: Any, name: str, status: dict[str, Any], words: str) -> None:
+    failed = max(status["history"], key=lambda r: r["revision"])
+    assert failed["outcome"] == "Failed" and words in failed["reason"], failed
+    assert "progressDeadlineSeconds" not in failed["reason"]
+    warnings = [e for e in events(release, "ModelDeployment", name) if e.get("type") == "Warning"]
+    assert any(e["reason"] == "RolloutFailed" and words in e["message"] for e in warnings), warnings
+
+
+@pytest.mark.parametrize("case", ROLLBACK_CASES)
+def test_a_failed_fetch_fails_the_rollout_in_seconds_with_its_reason(
+    release: Any, logreg_run: dict[str, Any], case: str
+) -> None:
+    good = logreg_run["model"]
+    assert good["uri"].startswith("s3://"), good["uri"]
     name = f"fetch-{case}"
     release.apply(
         {
@@ -85,12 +104,39 @@ def test_a_failed_fetch_fails_the_rollout_in_seconds_with_its_reason(
         )
         status = demo.rolled_back(release, name, good["digest"], timeout=FAST)
         assert time.monotonic() - started < FAST
-        failed = max(status["history"], key=lambda r: r["revision"])
-        assert failed["outcome"] == "Failed" and words in failed["reason"], failed
-        assert "progressDeadlineSeconds" not in failed["reason"]
-        warnings = [e for e in events(release, "ModelDeployment", name) if e.get("type") == "Warning"]
-        assert any(e["reason"] == "RolloutFailed" and words in e["message"] for e in warnings), warnings
+        _assert_failed_with(release, name, status, words)
         reply = demo.predict_rows(release, demo.NORMAL_ROWS, name=name)  # revision 1 never stopped serving
         assert [str(x) for x in demo.labels_of(reply)] == [str(c) for c in demo.EXPECTED_CLASSES]
+    finally:
+        release.kubectl("delete", "modeldeployment", name, "-n", release.namespace, "--wait=false")
+
+
+@pytest.mark.parametrize("case", FIRST_REVISION_CASES)
+def test_a_fetch_that_cannot_connect_fails_in_seconds_with_its_reason(
+    release: Any, logreg_run: dict[str, Any], case: str
+) -> None:
+    good = logreg_run["model"]
+    _wrong_keys(release)
+    name = f"fetch-{case}"
+    model, words = _cases(release, good)[case]
+    started = time.monotonic()
+    release.apply(
+        {
+            "apiVersion": API,
+            "kind": "ModelDeployment",
+            "metadata": {"name": name},
+            "spec": {"model": model, "replicas": 1},
+        }
+    )
+    try:
+
+        def failed() -> dict[str, Any] | None:
+            status = release.status("modeldeployment", name)
+            return status if status.get("phase") == "Failed" else None
+
+        status = release.wait(f"ModelDeployment {name} to fail", failed, timeout=FAST, every=2)
+        assert time.monotonic() - started < FAST
+        _assert_failed_with(release, name, status, words)
+        assert demo.condition(status, "Stalled").get("status") == "True", status
     finally:
         release.kubectl("delete", "modeldeployment", name, "-n", release.namespace, "--wait=false")
