@@ -76,6 +76,8 @@ def _infer_through_port_forward(release: Any) -> list[str]:
     finally:
         forward.terminate()
         forward.wait(timeout=10)
+        if forward.stdout is not None:
+            forward.stdout.close()
 
 
 def test_grpc_is_served_through_the_service_when_enabled_and_removed_when_disabled(
