@@ -45,6 +45,7 @@ _DENIED = frozenset(
         "TokenRefreshRequired",
         "AllAccessDisabled",
         "AccountProblem",
+        "XAdminUserNotFound",  # versitygw: an access key it does not know
     }
 )
 _MISSING = frozenset({"NoSuchKey", "NoSuchBucket", "NoSuchObject", "NotFound", "ResourceNotFound"})
@@ -90,7 +91,8 @@ def classify(exc: BaseException, *, uri: str, key: str, endpoint: str) -> FetchE
                 return FetchError(
                     "BundleNotFound", f"The bundle {uri} is not in the object store ({code}: no {what} {key})."
                 )
-            if code in _DENIED:
+            # Any 403 is a refusal of these credentials too, whatever code the store gives it.
+            if code in _DENIED or getattr(cause.response, "status", None) == 403:
                 return FetchError(
                     "AccessDenied",
                     f"The object store at {endpoint} refused the credentials for {uri} ({code}): "

@@ -73,6 +73,7 @@ def test_each_failure_has_its_own_one_sentence_reason(stored, s3_server: S3Serve
     cases = {
         "missing": (uri.replace("/team/", "/nobody/"), digest, env),
         "credentials": (uri, digest, {**env, "AWS_SECRET_ACCESS_KEY": "wrong"}),
+        "unknown key": (uri, digest, {**env, "AWS_ACCESS_KEY_ID": "nobody", "AWS_SECRET_ACCESS_KEY": "wrong"}),
         "unreachable": (uri, digest, {**env, "YARDARM_S3_ENDPOINT": f"http://127.0.0.1:{_free_port()}"}),
         "tls": (
             uri,
@@ -84,6 +85,7 @@ def test_each_failure_has_its_own_one_sentence_reason(stored, s3_server: S3Serve
     expected = {
         "missing": "is not in the object store (NoSuchKey",
         "credentials": "refused the credentials",
+        "unknown key": "refused the credentials",
         "unreachable": "Cannot reach the object store at http://127.0.0.1:",
         "tls": "TLS with the object store at https://127.0.0.1",
         "digest": "not the pinned sha256:000000000000",
@@ -98,7 +100,7 @@ def test_each_failure_has_its_own_one_sentence_reason(stored, s3_server: S3Serve
         assert not (dest / MANIFEST_FILE).exists() and not (dest / MODEL_FILE).exists(), name
         assert time.monotonic() - started < 15, name  # fails fast, never a hang
         messages[name] = message
-    assert len(set(messages.values())) == len(messages)
+    assert len(set(messages.values())) == len(messages)  # the two credential cases name their codes
 
 
 def test_a_replaced_model_is_refused_even_when_bundle_json_matches(stored, tmp_path: Path) -> None:
