@@ -13,10 +13,12 @@ from __future__ import annotations
 import json
 import random
 import re
+import threading
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
@@ -34,10 +36,11 @@ MONITOR = "iris-three-health"
 REPLICAS = 3
 #: Evaluations of healthy traffic the Monitor must pass through without a Degraded verdict.
 HEALTHY_ROUNDS = 20
-#: Two rows a request, two requests a second: 1-minute windows of about 120 requests and 240 rows,
-#: near minSamples (100), with ground truth for both rows of each request.
+#: Two rows a request with ground truth for both, from two senders at once (each call goes through
+#: the API server's proxy, about a quarter second): 1-minute windows of roughly 150 requests and 300
+#: rows, near minSamples (100).
 ROWS_PER_REQUEST = 2
-SECONDS_PER_REQUEST = 0.5
+SENDERS = 2
 
 
 def _post(cluster: Any, path: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
@@ -78,10 +81,42 @@ class Traffic:
         self.random = random.Random(seed)
         self.feedback_codes: dict[int, int] = {}
         self.feedback_sent = 0
+        self.lock = threading.Lock()
+        self.stop = threading.Event()
+        self.errors: list[BaseException] = []
+
+    @contextmanager
+    def flowing(self, shift_sd: float = 0.0, feedback: bool = True) -> Iterator[None]:
+        """SENDERS threads sending requests back to back until the block ends; their errors re-raised."""
+
+        def loop() -> None:
+            while not self.stop.is_set():
+                try:
+                    self.send(shift_sd, feedback)
+                except BaseException as error:  # re-raised in the test's thread by check()
+                    self.errors.append(error)
+                    return
+
+        self.stop.clear()
+        threads = [threading.Thread(target=loop, daemon=True) for _ in range(SENDERS)]
+        for thread in threads:
+            thread.start()
+        try:
+            yield
+        finally:
+            self.stop.set()
+            for thread in threads:
+                thread.join(timeout=60)
+        self.check()
+
+    def check(self) -> None:
+        if self.errors:
+            raise self.errors[0]
 
     def send(self, shift_sd: float = 0.0, feedback: bool = True) -> None:
         """One request of ROWS_PER_REQUEST rows; the first three features moved by ``shift_sd`` SDs."""
-        picks = [self.random.randrange(len(self.rows)) for _ in range(ROWS_PER_REQUEST)]
+        with self.lock:
+            picks = [self.random.randrange(len(self.rows)) for _ in range(ROWS_PER_REQUEST)]
         rows = [[v + shift_sd * self.sd[i] * (i < 3) for i, v in enumerate(self.rows[p])] for p in picks]
         code, reply = _post(self.cluster, f"/v1/models/{MD}:predict", {"instances": rows})
         assert code == 200, reply
@@ -93,8 +128,9 @@ class Traffic:
                 f"/v2/models/{MD}/feedback",
                 {"id": f"{reply['feedback_id']}:{row}", "label": self.labels[pick]},
             )
-            self.feedback_codes[code] = self.feedback_codes.get(code, 0) + 1
-            self.feedback_sent += 1
+            with self.lock:
+                self.feedback_codes[code] = self.feedback_codes.get(code, 0) + 1
+                self.feedback_sent += 1
             assert code == 200, (code, answer)
 
 
@@ -144,28 +180,23 @@ def test_healthy_traffic_near_min_samples_is_never_judged_degraded(watched: Any)
     deadline = time.monotonic() + 900
     # Judged rounds start once a window holds minSamples rows; before that the Monitor is Pending
     # or Inconclusive by design, and those rounds are not counted.
-    next_look = 0.0
-    while len(rounds) < HEALTHY_ROUNDS:
-        assert time.monotonic() < deadline, f"only {len(rounds)} judged rounds in 900 s: {rounds[-3:]}"
-        started = time.monotonic()
-        traffic.send()
-        if started < next_look:  # kubectl is slow: look three times an interval, send in between
-            time.sleep(max(0.0, SECONDS_PER_REQUEST - (time.monotonic() - started)))
-            continue
-        next_look = started + 5
-        status = watched.status("monitor", MONITOR)
-        stamp = _evaluated_at(status)
-        if stamp is not None and stamp not in seen:
-            seen.add(stamp)
-            checks = status.get("checks") or []
-            text = " ".join([status.get("message") or ""] + [c.get("message") or "" for c in checks])
-            assert "scrape" not in text, status  # whole metric pages from every pod, every round
-            assert not (status.get("verdict") or {}).get("degraded"), status
-            assert status.get("phase") != "Degraded", status
-            drift = next((c for c in checks if c["name"] == "input-drift"), {})
-            if drift.get("result") in ("Pass", "Fail"):
-                rounds.append(status)
-        time.sleep(max(0.0, SECONDS_PER_REQUEST - (time.monotonic() - started)))
+    with traffic.flowing():
+        while len(rounds) < HEALTHY_ROUNDS:
+            assert time.monotonic() < deadline, f"only {len(rounds)} judged rounds in 900 s: {rounds[-3:]}"
+            traffic.check()
+            time.sleep(5)  # three looks an interval
+            status = watched.status("monitor", MONITOR)
+            stamp = _evaluated_at(status)
+            if stamp is not None and stamp not in seen:
+                seen.add(stamp)
+                checks = status.get("checks") or []
+                text = " ".join([status.get("message") or ""] + [c.get("message") or "" for c in checks])
+                assert "scrape" not in text, status  # whole metric pages from every pod, every round
+                assert not (status.get("verdict") or {}).get("degraded"), status
+                assert status.get("phase") != "Degraded", status
+                drift = next((c for c in checks if c["name"] == "input-drift"), {})
+                if drift.get("result") in ("Pass", "Fail"):
+                    rounds.append(status)
 
     # The rounds were real judgements (the drift test ran on a full window), and the failure count a
     # phase shows never contradicts it (Healthy means no failure in a row).
@@ -201,8 +232,8 @@ def test_a_mild_shift_of_three_features_is_caught(watched: Any) -> None:
         if verdict.get("degraded"):
             break
         assert time.monotonic() < deadline, f"no Degraded verdict within 600 s: {status}"
-        for _ in range(5):
-            traffic.send(shift_sd=1.0, feedback=False)
+        with traffic.flowing(shift_sd=1.0, feedback=False):
+            time.sleep(5)
     assert status["phase"] == "Degraded", status
     assert "input-drift" in (verdict.get("reason") or ""), verdict
     drift = next(c for c in status["checks"] if c["name"] == "input-drift")
