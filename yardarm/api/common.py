@@ -106,11 +106,6 @@ def string_checks(*rules: StringRule, max_length: int) -> tuple[object, ...]:
     return Field(max_length=max_length, json_schema_extra=extra), AfterValidator(check)
 
 
-def checked_str(*rules: StringRule, max_length: int) -> Any:
-    """The same as ``Annotated[str, *string_checks(...)]``, which mypy (unlike this) reads as a type."""
-    return Annotated[str, *string_checks(*rules, max_length=max_length)]
-
-
 DURATION_RULE = StringRule(DURATION_PATTERN, "must be a duration such as 30s, 5m or 1h30m (units ms, s, m, h)")
 Duration = Annotated[str, *string_checks(DURATION_RULE, max_length=32)]
 
