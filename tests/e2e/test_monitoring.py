@@ -36,11 +36,11 @@ MONITOR = "iris-three-health"
 REPLICAS = 3
 #: Evaluations of healthy traffic the Monitor must pass through without a Degraded verdict.
 HEALTHY_ROUNDS = 20
-#: Two rows a request with ground truth for both, from two senders at once (each call goes through
-#: the API server's proxy, about a quarter second): 1-minute windows of roughly 150 requests and 300
-#: rows, near minSamples (100).
+#: Two rows a request with ground truth for both, from four senders at once (each call goes through
+#: the API server's proxy, about a third of a second; two senders gave 97 requests a minute):
+#: 1-minute windows of roughly 190 requests and 380 rows, within 2x of minSamples (100).
 ROWS_PER_REQUEST = 2
-SENDERS = 2
+SENDERS = 4
 
 
 def _post(cluster: Any, path: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
