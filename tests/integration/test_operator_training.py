@@ -123,7 +123,9 @@ def test_a_training_run_waits_for_its_dataset_then_trains(operator: Any, namespa
     assert ctx["readOnlyRootFilesystem"] and not ctx["allowPrivilegeEscalation"]
     assert ctx["capabilities"]["drop"] == ["ALL"] and ctx["runAsUser"] == 65532
     assert {m["mountPath"] for m in container["volumeMounts"]} == {"/tmp", "/artifacts"}
-    assert status("TrainingRun", namespace, "tr-ok")["datasetDigest"] == A
+    # The Job is created before the status that records it: wait for that write, not a moment.
+    pinned = wait_for("the pinned digest", lambda: status("TrainingRun", namespace, "tr-ok").get("datasetDigest"))
+    assert pinned == A
 
     finish_pod(namespace, wait_job_pod(namespace, job_name), exit_code=0, message=train_message())
     wait_for("Succeeded", lambda: status("TrainingRun", namespace, "tr-ok").get("phase") == "Succeeded")
